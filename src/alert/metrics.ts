@@ -1,0 +1,81 @@
+// node_exporter textfile-collector output: one file per user, replaced atomically.
+import { closeSync, constants, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import type { Mode } from "../sync/plan.js";
+
+export interface SyncReport {
+  user: string;
+  mode: Mode;
+  /** 1 while the user has a working credential (setup-token mode counts), 0 when SSO is required. */
+  valid: boolean;
+  exitCode: number;
+  runAt: Date;
+  /** Set when this run succeeded (exit 0 or 3: the tool worked, whatever the credential's state). */
+  succeeded: boolean;
+  credentialExpiresAt: number | undefined;
+}
+
+const MODES: Mode[] = ["setup-token", "rotating", "not-enrolled"];
+
+/** Label values are login names, validated to [A-Za-z0-9_.@-]; escaping kept for safety all the same. */
+function label(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+
+export function renderMetrics(report: SyncReport, lastSuccessAt: Date | undefined): string {
+  const user = `user="${label(report.user)}"`;
+  const lines = [
+    "# HELP claude_auth_sync_valid 1 while the user has a working Claude credential, 0 when interactive SSO is required.",
+    "# TYPE claude_auth_sync_valid gauge",
+    `claude_auth_sync_valid{${user}} ${report.valid ? 1 : 0}`,
+    "# HELP claude_auth_sync_mode The user's mode: setup-token, rotating or not-enrolled.",
+    "# TYPE claude_auth_sync_mode gauge",
+    ...MODES.map((mode) => `claude_auth_sync_mode{${user},mode="${mode}"} ${mode === report.mode ? 1 : 0}`),
+    "# HELP claude_auth_sync_last_run_timestamp_seconds When the last sync for the user ran.",
+    "# TYPE claude_auth_sync_last_run_timestamp_seconds gauge",
+    `claude_auth_sync_last_run_timestamp_seconds{${user}} ${Math.floor(report.runAt.getTime() / 1000)}`,
+    "# HELP claude_auth_sync_last_exit_code Exit code of the last sync for the user.",
+    "# TYPE claude_auth_sync_last_exit_code gauge",
+    `claude_auth_sync_last_exit_code{${user}} ${report.exitCode}`,
+  ];
+  if (lastSuccessAt) {
+    lines.push(
+      "# HELP claude_auth_sync_last_success_timestamp_seconds When a sync for the user last completed.",
+      "# TYPE claude_auth_sync_last_success_timestamp_seconds gauge",
+      `claude_auth_sync_last_success_timestamp_seconds{${user}} ${Math.floor(lastSuccessAt.getTime() / 1000)}`,
+    );
+  }
+  if (report.credentialExpiresAt !== undefined) {
+    lines.push(
+      "# HELP claude_auth_sync_credential_expiry_timestamp_seconds Access-token expiry of the rotating credential.",
+      "# TYPE claude_auth_sync_credential_expiry_timestamp_seconds gauge",
+      `claude_auth_sync_credential_expiry_timestamp_seconds{${user}} ${Math.floor(report.credentialExpiresAt / 1000)}`,
+    );
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+export function metricsFilePath(dir: string, user: string): string {
+  return join(dir, `claude-auth-sync-${user}.prom`);
+}
+
+/** Atomic replace in the collector's directory (root's, not the user's); 0644: metrics hold no secret. */
+export function writeMetricsFile(dir: string, user: string, text: string): void {
+  const path = metricsFilePath(dir, user);
+  const temp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(
+    temp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+    0o644,
+  );
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } catch (error) {
+    closeSync(fd);
+    unlinkSync(temp);
+    throw error;
+  }
+  closeSync(fd);
+  renameSync(temp, path);
+}

@@ -1,0 +1,70 @@
+// How a sync result is shown: one log line, a human summary, or JSON. Never a secret: actions are
+// reduced to their kind and what they touched.
+import type { Action } from "../sync/plan.js";
+import type { SyncResult } from "../sync/run.js";
+
+function describeAction(action: Action): string {
+  switch (action.kind) {
+    case "write-env-file":
+      return "write the env file";
+    case "remove-env-file":
+      return "remove the env file";
+    case "backup-credential":
+      return "back up the local credential to Vault";
+    case "restore-credential":
+      return action.setAside
+        ? "set the unreadable credentials file aside and restore the backup"
+        : "restore the backup";
+  }
+}
+
+/** The result as JSON-safe data: no token, refresh token or setup token anywhere. */
+export function publicResult(result: SyncResult) {
+  return {
+    user: result.user,
+    exitCode: result.exitCode,
+    dryRun: result.dryRun,
+    mode: result.plan?.mode ?? null,
+    outcome: result.plan?.outcome ?? null,
+    plan:
+      result.plan?.actions.map((action) => ({ action: action.kind, description: describeAction(action) })) ??
+      [],
+    reasons: result.plan?.reasons ?? [],
+    applied: result.applied,
+    credentialExpiresAt: result.plan?.credentialExpiresAt
+      ? new Date(result.plan.credentialExpiresAt).toISOString()
+      : null,
+    message: result.message,
+    vaultRequests: result.vaultRequests,
+    durationMs: result.durationMs,
+  };
+}
+
+/** One line for logs (PAM, journal). */
+export function logLine(result: SyncResult, via: string): string {
+  const actions = result.plan?.actions.map((a) => a.kind).join(",") || "none";
+  const outcome = result.plan?.outcome ?? "failed";
+  const detail = result.exitCode === 0 ? "" : ` error="${result.message.split("\n")[0]?.replace(/"/g, "'")}"`;
+  return `claude-auth-sync: via=${via} user=${result.user} mode=${result.plan?.mode ?? "unknown"} outcome=${outcome} actions=${actions}${result.dryRun ? " dry-run" : ""} exit=${result.exitCode} vault_requests=${result.vaultRequests} ms=${result.durationMs}${detail}`;
+}
+
+export function humanResult(result: SyncResult): string {
+  const lines: string[] = [];
+  const head = result.plan
+    ? `${result.user}: ${result.plan.mode}, ${result.plan.outcome}`
+    : `${result.user}: sync failed`;
+  lines.push(head);
+  if (result.plan) {
+    if (result.dryRun) {
+      lines.push(
+        result.plan.actions.length ? "plan (dry run, nothing changed):" : "plan (dry run): nothing to do",
+      );
+      for (const action of result.plan.actions) lines.push(`  - ${describeAction(action)}`);
+    } else {
+      for (const line of result.applied) lines.push(`  ${line}`);
+    }
+    for (const reason of result.plan.reasons) lines.push(`  · ${reason}`);
+  }
+  if (result.exitCode !== 0) lines.push(result.message);
+  return lines.join("\n");
+}

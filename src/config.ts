@@ -1,0 +1,265 @@
+// Configuration: config.env (dotenv syntax) plus environment overrides, parsed and validated once.
+import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync } from "node:fs";
+import { parse as parseDotenv } from "dotenv";
+import { InvalidDataError, UsageError } from "./errors.js";
+
+export const DEFAULT_CONFIG_PATH = "/etc/claude-auth-sync/config.env";
+
+export type AuthMethod = "token" | "approle" | "userpass" | "ldap";
+
+export interface Config {
+  /** Where the values came from, for messages and `doctor`. */
+  source: { path: string; found: boolean };
+  vaultAddr: URL | undefined;
+  vaultCaCert: string | undefined;
+  vaultNamespace: string | undefined;
+  /** VAULT_TOKEN as configured (file or environment); never logged. */
+  vaultToken: string | undefined;
+  kvMount: string;
+  /** Document path inside the mount; `{user}` is replaced by the login name. */
+  pathTemplate: string;
+  auth: AuthMethod;
+  tokenFile: string | undefined;
+  /** Mount path of the auth method for approle/userpass/ldap (defaults to the method name). */
+  authMount: string;
+  approleRoleId: string | undefined;
+  approleSecretIdFile: string | undefined;
+  authUsername: string | undefined;
+  authPasswordFile: string | undefined;
+  timeoutMs: number;
+  metricsDir: string | undefined;
+  minUid: number;
+  pamStrict: boolean;
+  allowInsecureHttp: boolean;
+  /** A restore needs the backup's access token to stay valid at least this long. */
+  restoreMarginMs: number;
+}
+
+/** Every key this program reads; anything else in config.env is reported by `doctor`, never an error. */
+export const CONFIG_KEYS = [
+  "VAULT_ADDR",
+  "VAULT_CACERT",
+  "VAULT_NAMESPACE",
+  "VAULT_TOKEN",
+  "CLAUDE_AUTH_SYNC_KV_MOUNT",
+  "CLAUDE_AUTH_SYNC_PATH",
+  "CLAUDE_AUTH_SYNC_AUTH",
+  "CLAUDE_AUTH_SYNC_AUTH_MOUNT",
+  "CLAUDE_AUTH_SYNC_TOKEN_FILE",
+  "CLAUDE_AUTH_SYNC_APPROLE_ROLE_ID",
+  "CLAUDE_AUTH_SYNC_APPROLE_SECRET_ID_FILE",
+  "CLAUDE_AUTH_SYNC_USERNAME",
+  "CLAUDE_AUTH_SYNC_PASSWORD_FILE",
+  "CLAUDE_AUTH_SYNC_TIMEOUT_MS",
+  "CLAUDE_AUTH_SYNC_METRICS_DIR",
+  "CLAUDE_AUTH_SYNC_MIN_UID",
+  "CLAUDE_AUTH_SYNC_PAM_STRICT",
+  "CLAUDE_AUTH_SYNC_ALLOW_INSECURE_HTTP",
+  "CLAUDE_AUTH_SYNC_RESTORE_MARGIN_S",
+] as const;
+export type ConfigKey = (typeof CONFIG_KEYS)[number];
+type RawConfig = Partial<Record<ConfigKey, string>>;
+
+export interface LoadConfigOptions {
+  /** `--config`; when given, the file must exist. */
+  path?: string | undefined;
+  env: NodeJS.ProcessEnv;
+  /**
+   * Whether environment variables may override the file. False for `claude-auth pam`: the PAM
+   * environment can carry user-controlled values (pam_env user_readenv), and a root-run sync must
+   * never be pointed at another Vault with the host's token.
+   */
+  envOverrides?: boolean;
+}
+
+const MAX_CONFIG_BYTES = 64 * 1024;
+
+/** Reads config.env; refuses a file others could have written when running as root. */
+function readConfigFile(path: string, required: boolean): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (!required && code === "ENOENT") return undefined;
+    throw new UsageError(
+      `cannot read the configuration file ${path}: ${code ?? String(error)}`,
+      code === "ELOOP"
+        ? "the configuration file must not be a symbolic link"
+        : "pass an existing file with --config or CLAUDE_AUTH_SYNC_CONFIG",
+    );
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new UsageError(`configuration file ${path} is not a regular file`);
+    if (stat.size > MAX_CONFIG_BYTES) {
+      throw new InvalidDataError(path, `configuration file is larger than ${MAX_CONFIG_BYTES} bytes`);
+    }
+    if (process.getuid?.() === 0 && (stat.uid !== 0 || (stat.mode & 0o022) !== 0)) {
+      throw new UsageError(
+        `refusing configuration file ${path}: running as root, but the file is owned by uid ${stat.uid} or writable by group/others (mode ${(stat.mode & 0o777).toString(8)})`,
+        `chown root:root ${path} && chmod 644 ${path}`,
+      );
+    }
+    const text = readFileSync(fd, "utf8");
+    if ((stat.mode & 0o077) !== 0 && /^\s*(export\s+)?VAULT_TOKEN\s*=\s*\S/m.test(text)) {
+      throw new InvalidDataError(
+        "VAULT_TOKEN",
+        `${path} holds a Vault token but other users may read it (mode ${(stat.mode & 0o777).toString(8)})`,
+        "move the token to a root-only file named by CLAUDE_AUTH_SYNC_TOKEN_FILE",
+      );
+    }
+    return text;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function isLoopback(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, "");
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+function parseBoolean(key: ConfigKey, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined || value === "") return fallback;
+  if (["1", "true", "yes", "on"].includes(value.toLowerCase())) return true;
+  if (["0", "false", "no", "off"].includes(value.toLowerCase())) return false;
+  throw new InvalidDataError(key, `expected 0 or 1, got ${JSON.stringify(value)}`);
+}
+
+function parseInteger(
+  key: ConfigKey,
+  value: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined || value === "") return fallback;
+  if (!/^\d+$/.test(value))
+    throw new InvalidDataError(key, `expected a whole number, got ${JSON.stringify(value)}`);
+  const parsed = Number(value);
+  if (parsed < min || parsed > max)
+    throw new InvalidDataError(key, `must be between ${min} and ${max}, got ${parsed}`);
+  return parsed;
+}
+
+function optional(value: string | undefined): string | undefined {
+  return value === undefined || value === "" ? undefined : value;
+}
+
+function parseVaultAddr(value: string | undefined, allowInsecureHttp: boolean): URL | undefined {
+  if (value === undefined || value === "") return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidDataError("VAULT_ADDR", `not a URL: ${JSON.stringify(value)}`);
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new InvalidDataError("VAULT_ADDR", `scheme must be https or http, got ${url.protocol}`);
+  }
+  if (url.username || url.password) throw new InvalidDataError("VAULT_ADDR", "must not carry credentials");
+  if (url.protocol === "http:" && !isLoopback(url.hostname) && !allowInsecureHttp) {
+    throw new InvalidDataError(
+      "VAULT_ADDR",
+      `refusing plain http to ${url.hostname}: tokens and credentials would cross the network unencrypted`,
+      "use https (set VAULT_CACERT for a private CA), or set CLAUDE_AUTH_SYNC_ALLOW_INSECURE_HTTP=1 if you really mean it",
+    );
+  }
+  return url;
+}
+
+const SEGMENT = /^[A-Za-z0-9_.@{}-]+$/;
+
+function parseDocumentPath(key: ConfigKey, value: string): string {
+  const trimmed = value.replace(/^\/+|\/+$/g, "");
+  const segments = trimmed.split("/");
+  if (trimmed === "" || segments.some((s) => !SEGMENT.test(s) || s === "." || s === "..")) {
+    throw new InvalidDataError(key, `not a valid Vault path: ${JSON.stringify(value)}`);
+  }
+  return trimmed;
+}
+
+export function loadConfig(options: LoadConfigOptions): Config {
+  const explicit = options.path ?? optional(options.env.CLAUDE_AUTH_SYNC_CONFIG);
+  const path = explicit ?? DEFAULT_CONFIG_PATH;
+  const text = readConfigFile(path, explicit !== undefined);
+  const fromFile = text === undefined ? {} : (parseDotenv(text) as Record<string, string>);
+  const raw: RawConfig = {};
+  for (const key of CONFIG_KEYS) {
+    const override = options.envOverrides === false ? undefined : options.env[key];
+    const value = override ?? fromFile[key];
+    if (value !== undefined) raw[key] = value;
+  }
+  return parseConfig(raw, { path, found: text !== undefined });
+}
+
+export function parseConfig(raw: RawConfig, source: Config["source"]): Config {
+  const allowInsecureHttp = parseBoolean(
+    "CLAUDE_AUTH_SYNC_ALLOW_INSECURE_HTTP",
+    raw.CLAUDE_AUTH_SYNC_ALLOW_INSECURE_HTTP,
+    false,
+  );
+  const auth = raw.CLAUDE_AUTH_SYNC_AUTH ?? "token";
+  if (!["token", "approle", "userpass", "ldap"].includes(auth)) {
+    throw new InvalidDataError(
+      "CLAUDE_AUTH_SYNC_AUTH",
+      `unknown auth method ${JSON.stringify(auth)}`,
+      "use token, approle, userpass or ldap",
+    );
+  }
+  const pathTemplate = parseDocumentPath(
+    "CLAUDE_AUTH_SYNC_PATH",
+    raw.CLAUDE_AUTH_SYNC_PATH ?? "workstation/claude-users/{user}",
+  );
+  if (!pathTemplate.includes("{user}")) {
+    throw new InvalidDataError(
+      "CLAUDE_AUTH_SYNC_PATH",
+      "must contain {user}: every user needs a document of their own",
+    );
+  }
+  const config: Config = {
+    source,
+    vaultAddr: parseVaultAddr(raw.VAULT_ADDR, allowInsecureHttp),
+    vaultCaCert: optional(raw.VAULT_CACERT),
+    vaultNamespace: optional(raw.VAULT_NAMESPACE),
+    vaultToken: optional(raw.VAULT_TOKEN),
+    kvMount: parseDocumentPath("CLAUDE_AUTH_SYNC_KV_MOUNT", raw.CLAUDE_AUTH_SYNC_KV_MOUNT ?? "secret"),
+    pathTemplate,
+    auth: auth as AuthMethod,
+    tokenFile: optional(raw.CLAUDE_AUTH_SYNC_TOKEN_FILE),
+    authMount: parseDocumentPath("CLAUDE_AUTH_SYNC_AUTH_MOUNT", raw.CLAUDE_AUTH_SYNC_AUTH_MOUNT || auth),
+    approleRoleId: optional(raw.CLAUDE_AUTH_SYNC_APPROLE_ROLE_ID),
+    approleSecretIdFile: optional(raw.CLAUDE_AUTH_SYNC_APPROLE_SECRET_ID_FILE),
+    authUsername: optional(raw.CLAUDE_AUTH_SYNC_USERNAME),
+    authPasswordFile: optional(raw.CLAUDE_AUTH_SYNC_PASSWORD_FILE),
+    timeoutMs: parseInteger(
+      "CLAUDE_AUTH_SYNC_TIMEOUT_MS",
+      raw.CLAUDE_AUTH_SYNC_TIMEOUT_MS,
+      3000,
+      100,
+      600_000,
+    ),
+    metricsDir: optional(raw.CLAUDE_AUTH_SYNC_METRICS_DIR),
+    minUid: parseInteger("CLAUDE_AUTH_SYNC_MIN_UID", raw.CLAUDE_AUTH_SYNC_MIN_UID, 1000, 0, 2 ** 32 - 1),
+    pamStrict: parseBoolean("CLAUDE_AUTH_SYNC_PAM_STRICT", raw.CLAUDE_AUTH_SYNC_PAM_STRICT, false),
+    allowInsecureHttp,
+    restoreMarginMs:
+      parseInteger(
+        "CLAUDE_AUTH_SYNC_RESTORE_MARGIN_S",
+        raw.CLAUDE_AUTH_SYNC_RESTORE_MARGIN_S,
+        300,
+        0,
+        86_400,
+      ) * 1000,
+  };
+  if (config.metricsDir !== undefined && !config.metricsDir.startsWith("/")) {
+    throw new InvalidDataError("CLAUDE_AUTH_SYNC_METRICS_DIR", "must be an absolute path");
+  }
+  return config;
+}
+
+/** The user's document path inside the mount. The name was validated by `parseLoginName`. */
+export function documentPath(config: Config, user: string): string {
+  return config.pathTemplate.replaceAll("{user}", user);
+}

@@ -1,0 +1,27 @@
+// argv -> command. The login path (`pam`, `sync`) loads only what it uses: no CLI framework.
+import { ExitCode } from "./errors.js";
+import { VERSION_LINE } from "./version.js";
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const wantsHelp = rest.includes("--help") || rest.includes("-h");
+  if (command === "pam" && !wantsHelp) return (await import("./commands/pam.js")).pamCommand(rest);
+  if (command === "sync" && !wantsHelp) return (await import("./commands/sync.js")).syncCommand(rest);
+  if (command === "--version" || command === "version") {
+    process.stdout.write(`${VERSION_LINE}\n`);
+    return ExitCode.ok;
+  }
+  return (await import("./cli.js")).runCli(argv);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(
+      `claude-auth: unexpected failure: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
+    process.exitCode = ExitCode.error;
+  },
+);

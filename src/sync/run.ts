@@ -1,0 +1,237 @@
+// One sync pass for one user: lock, read Vault and the local files, plan, apply, report.
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { isAbsolute, relative, sep } from "node:path";
+import { renderMetrics, type SyncReport, writeMetricsFile } from "../alert/metrics.js";
+import {
+  CREDENTIALS_DIR,
+  CREDENTIALS_FILE,
+  type CredentialsFileState,
+  parseCredentialsFile,
+} from "../claude/credentials.js";
+import { ENV_FILE_DIR, ENV_FILE_NAME, parseEnvFile } from "../claude/env-file.js";
+import { type Config, documentPath } from "../config.js";
+import { Deadline } from "../deadline.js";
+import { AuthSyncError, ExitCode, exitCodeOf, formatError, InvalidDataError } from "../errors.js";
+import { UserHome } from "../system/home.js";
+import { acquireUserLock, type UserLock } from "../system/lock.js";
+import type { SystemUser } from "../system/users.js";
+import { authenticate, renewTokenIfLow } from "../vault/auth.js";
+import { VaultClient } from "../vault/client.js";
+import { readDocument } from "../vault/kv.js";
+import { apply } from "./apply.js";
+import { type LocalState, type Outcome, plan, type SyncPlan } from "./plan.js";
+import { NOTICE_FILE, readSyncState, SSO_NOTICE, STATE_DIR, STATE_FILE, writeSyncState } from "./state.js";
+import { parseUserDocument } from "./user-document.js";
+
+export interface SyncRequest {
+  user: SystemUser;
+  config: Config;
+  dryRun: boolean;
+  /** Home whose ~/.vault-token speaks for us: root's for the host identity, else the user's own. */
+  identityHome: string;
+  /** $CLAUDE_CONFIG_DIR, honoured only when the user runs the sync themselves. */
+  claudeConfigDir?: string | undefined;
+  /** Renew the Vault token when its TTL runs low (timer and manual runs; not the login path). */
+  renewToken?: boolean;
+  now?: Date;
+  /** Override the Vault CA bundle (tests). */
+  ca?: Buffer;
+}
+
+export interface SyncResult {
+  user: string;
+  exitCode: number;
+  plan: SyncPlan | undefined;
+  applied: string[];
+  /** Human-readable outcome, one line, no secret. */
+  message: string;
+  vaultRequests: number;
+  durationMs: number;
+  dryRun: boolean;
+}
+
+export function exitCodeFor(outcome: Outcome): number {
+  return outcome === "sso-required" ? ExitCode.ssoRequired : ExitCode.ok;
+}
+
+/** The credentials directory relative to the home; $CLAUDE_CONFIG_DIR outside the home is not ours to touch. */
+export function credentialsDirectory(user: SystemUser, claudeConfigDir: string | undefined): string[] {
+  if (claudeConfigDir && isAbsolute(claudeConfigDir)) {
+    const inside = relative(user.home, claudeConfigDir);
+    if (inside !== "" && !inside.startsWith("..") && !isAbsolute(inside)) return inside.split(sep);
+    if (inside === "") return [];
+  }
+  return [CREDENTIALS_DIR];
+}
+
+function readLocalState(home: UserHome, credentialsDir: readonly string[]): LocalState {
+  const env = home.read(ENV_FILE_DIR, ENV_FILE_NAME);
+  const credentials = home.read(credentialsDir, CREDENTIALS_FILE);
+  return {
+    envFile: env ? { kind: "present", token: parseEnvFile(env.text) } : { kind: "absent" },
+    credentials: credentials ? parseCredentialsFile(credentials.text) : { kind: "absent" },
+  };
+}
+
+function readCa(config: Config): Buffer | undefined {
+  if (!config.vaultCaCert) return undefined;
+  try {
+    return readFileSync(config.vaultCaCert);
+  } catch (error) {
+    throw new InvalidDataError(
+      "VAULT_CACERT",
+      `cannot read ${config.vaultCaCert}: ${(error as NodeJS.ErrnoException).code}`,
+    );
+  }
+}
+
+export function connect(config: Config, deadline: Deadline, ca?: Buffer): VaultClient {
+  if (!config.vaultAddr) {
+    throw new InvalidDataError("VAULT_ADDR", "is not set", `set it in ${config.source.path}`);
+  }
+  return new VaultClient({
+    addr: config.vaultAddr,
+    namespace: config.vaultNamespace,
+    ca: ca ?? readCa(config),
+    deadline,
+  });
+}
+
+export async function runSync(request: SyncRequest): Promise<SyncResult> {
+  const started = Date.now();
+  const now = request.now ?? new Date();
+  const { user, config } = request;
+  const deadline = new Deadline(config.timeoutMs);
+  const home = new UserHome(user);
+  const credentialsDir = credentialsDirectory(user, request.claudeConfigDir);
+  let client: VaultClient | undefined;
+  let lock: UserLock | undefined;
+  let syncPlan: SyncPlan | undefined;
+  let applied: string[] = [];
+  let exitCode: number = ExitCode.ok;
+  let message: string;
+  let local: LocalState | undefined;
+  try {
+    client = connect(config, deadline, request.ca);
+    await authenticate(client, config, request.identityHome, { loginName: user.name });
+    const path = documentPath(config, user.name);
+    const policy = { restoreMarginMs: config.restoreMarginMs };
+    let current = await readDocument(client, config.kvMount, path);
+    local = readLocalState(home, credentialsDir);
+    syncPlan = plan(parseUserDocument(current), local, now.getTime(), policy);
+    // Steady state takes no lock and writes nothing. Changes are decided again under the lock, on a
+    // fresh read, so a login, the timer and enable/disable never act on each other's stale view.
+    if (!request.dryRun && syncPlan.actions.length > 0) {
+      lock = await acquireUserLock(home, deadline);
+      current = await readDocument(client, config.kvMount, path);
+      local = readLocalState(home, credentialsDir);
+      syncPlan = plan(parseUserDocument(current), local, now.getTime(), policy);
+      applied = await apply(syncPlan, {
+        home,
+        credentialsDir,
+        vault: { client, mount: config.kvMount, path, current },
+        deadline,
+        now,
+      });
+    }
+    if (!request.dryRun && request.renewToken && config.auth === "token" && deadline.remainingMs() > 500) {
+      await renewTokenIfLow(client).catch(() => undefined); // best effort; the next run tries again
+    }
+    exitCode = exitCodeFor(syncPlan.outcome);
+    message = syncPlan.reasons.join("; ");
+  } catch (error) {
+    exitCode = exitCodeOf(error);
+    message = formatError(error);
+    if (!(error instanceof AuthSyncError)) message = `unexpected failure: ${message}`;
+  } finally {
+    client?.close();
+  }
+  const result: SyncResult = {
+    user: user.name,
+    exitCode,
+    plan: syncPlan,
+    applied,
+    message,
+    vaultRequests: client?.requestCount ?? 0,
+    durationMs: Date.now() - started,
+    dryRun: request.dryRun,
+  };
+  if (!request.dryRun) {
+    try {
+      report(request, home, result, local, now);
+    } finally {
+      lock?.release();
+    }
+  }
+  return result;
+}
+
+/** The credential's state as far as the local files tell, when Vault could not be asked. */
+function locallyValid(local: LocalState | undefined, fallback: CredentialsFileState | undefined): boolean {
+  if (local?.envFile.kind === "present" && local.envFile.token) return true;
+  const kind = (local?.credentials ?? fallback)?.kind;
+  return kind !== "logged-out" && kind !== "unreadable";
+}
+
+/** State file, shell notice and metrics. Failures here never change the run's exit code. */
+function report(
+  request: SyncRequest,
+  home: UserHome,
+  result: SyncResult,
+  local: LocalState | undefined,
+  now: Date,
+) {
+  const syncPlan = result.plan;
+  const succeeded = result.exitCode === ExitCode.ok || result.exitCode === ExitCode.ssoRequired;
+  const valid = syncPlan
+    ? syncPlan.outcome !== "sso-required"
+    : locallyValid(local, safeLocal(home, request));
+  try {
+    // A user who is not enrolled gets nothing in their home, not even a state file.
+    const enrolled = syncPlan
+      ? syncPlan.mode !== "not-enrolled"
+      : local !== undefined || home.read(STATE_DIR, STATE_FILE) !== undefined;
+    const previous = enrolled ? readSyncState(home) : undefined;
+    const lastSuccessAt = succeeded ? now.toISOString() : previous?.lastSuccessAt;
+    if (enrolled)
+      writeSyncState(home, {
+        lastRunAt: now.toISOString(),
+        lastSuccessAt,
+        exitCode: result.exitCode,
+        mode: syncPlan?.mode ?? previous?.mode,
+        outcome: syncPlan?.outcome,
+        message: result.message.split("\n")[0] ?? "",
+        host: hostname(),
+      });
+    if (syncPlan?.outcome === "sso-required") home.write(STATE_DIR, NOTICE_FILE, `${SSO_NOTICE}\n`, 0o600);
+    else if (syncPlan && enrolled) home.remove(STATE_DIR, NOTICE_FILE);
+    if (request.config.metricsDir) {
+      const metrics: SyncReport = {
+        user: result.user,
+        mode: syncPlan?.mode ?? previous?.mode ?? "not-enrolled",
+        valid,
+        exitCode: result.exitCode,
+        runAt: now,
+        succeeded,
+        credentialExpiresAt: syncPlan?.credentialExpiresAt,
+      };
+      writeMetricsFile(
+        request.config.metricsDir,
+        result.user,
+        renderMetrics(metrics, lastSuccessAt ? new Date(lastSuccessAt) : undefined),
+      );
+    }
+  } catch (error) {
+    result.message += `; reporting failed: ${formatError(error)}`;
+  }
+}
+
+function safeLocal(home: UserHome, request: SyncRequest): CredentialsFileState | undefined {
+  try {
+    const file = home.read(credentialsDirectory(home.user, request.claudeConfigDir), CREDENTIALS_FILE);
+    return file ? parseCredentialsFile(file.text) : { kind: "absent" };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,46 @@
+// What the last run did, kept in the user's own directory for `status` and the metrics' last success.
+import type { UserHome } from "../system/home.js";
+import type { Mode, Outcome } from "./plan.js";
+
+export const STATE_DIR = [".config", "claude-auth-sync"] as const;
+export const STATE_FILE = "state.json";
+export const NOTICE_FILE = "notice";
+
+export interface SyncState {
+  lastRunAt: string;
+  lastSuccessAt: string | undefined;
+  exitCode: number;
+  mode: Mode | undefined;
+  outcome: Outcome | undefined;
+  /** One line, never a secret. */
+  message: string;
+  host: string;
+}
+
+export function readSyncState(home: UserHome): SyncState | undefined {
+  try {
+    const file = home.read(STATE_DIR, STATE_FILE);
+    if (!file) return undefined;
+    const parsed = JSON.parse(file.text) as Partial<SyncState>;
+    if (typeof parsed.lastRunAt !== "string" || typeof parsed.exitCode !== "number") return undefined;
+    return {
+      lastRunAt: parsed.lastRunAt,
+      lastSuccessAt: typeof parsed.lastSuccessAt === "string" ? parsed.lastSuccessAt : undefined,
+      exitCode: parsed.exitCode,
+      mode: parsed.mode,
+      outcome: parsed.outcome,
+      message: typeof parsed.message === "string" ? parsed.message : "",
+      host: typeof parsed.host === "string" ? parsed.host : "",
+    };
+  } catch {
+    return undefined; // a damaged state file is rewritten by this run
+  }
+}
+
+export function writeSyncState(home: UserHome, state: SyncState): void {
+  home.write(STATE_DIR, STATE_FILE, `${JSON.stringify(state)}\n`);
+}
+
+export const SSO_NOTICE =
+  "claude-auth-sync: your Claude Code login expired and no usable backup exists. Run `claude auth login` " +
+  "(or `claude setup-token` then `claude-auth enable` for a long-lived token).";

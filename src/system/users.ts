@@ -1,0 +1,81 @@
+// Users as the system knows them: through NSS (`getent`), so SSSD/LDAP users work like local ones.
+import { execFileSync } from "node:child_process";
+import { userInfo } from "node:os";
+import { AuthSyncError, ExitCode, InvalidDataError } from "../errors.js";
+
+export interface SystemUser {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+}
+
+// POSIX-portable login names plus what SSSD/AD commonly yields (dots, @domain); never '/', '..' or '%'.
+const LOGIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$/;
+
+/** Validates a login name from argv, PAM_USER or systemd's %i before it touches a path or a command. */
+export function parseLoginName(value: unknown, field = "user"): string {
+  if (typeof value !== "string" || value === "") throw new InvalidDataError(field, "no user name given");
+  if (!LOGIN_NAME.test(value) || value.includes("..")) {
+    throw new InvalidDataError(
+      field,
+      `${JSON.stringify(value.slice(0, 70))} is not a valid login name`,
+      "letters, digits, '_', '.', '@' and '-' only, at most 64 characters",
+    );
+  }
+  return value;
+}
+
+export const GETENT = "/usr/bin/getent";
+
+export function parsePasswdLine(line: string, name: string): SystemUser {
+  const fields = line.replace(/\n$/, "").split(":");
+  if (fields.length < 7) throw new InvalidDataError(`passwd entry for ${name}`, "has fewer than 7 fields");
+  const uid = Number(fields[2]);
+  const gid = Number(fields[3]);
+  const home = fields[5] ?? "";
+  if (!Number.isInteger(uid) || !Number.isInteger(gid) || uid < 0 || gid < 0) {
+    throw new InvalidDataError(`passwd entry for ${name}`, "uid or gid is not a number");
+  }
+  if (!home.startsWith("/") || home.split("/").includes("..")) {
+    throw new InvalidDataError(`passwd entry for ${name}`, "home directory is not an absolute path");
+  }
+  return { name: fields[0] ?? name, uid, gid, home: home.replace(/\/+$/, "") || "/" };
+}
+
+/** Resolves a user through NSS; `undefined` when the user does not exist. */
+export function lookupUser(name: string, timeoutMs = 2000): SystemUser | undefined {
+  let output: string;
+  try {
+    output = execFileSync(GETENT, ["passwd", "--", name], {
+      encoding: "utf8",
+      timeout: timeoutMs,
+      stdio: ["ignore", "pipe", "ignore"],
+      env: {},
+    });
+  } catch (error) {
+    const status = (error as { status?: number }).status;
+    if (status === 2) return undefined; // getent: key not found
+    throw new AuthSyncError(
+      `cannot resolve user ${name} with ${GETENT}: ${(error as Error).message}`,
+      ExitCode.error,
+      {
+        hint: "check NSS (sssd, nslcd) is running",
+      },
+    );
+  }
+  const line = output.split("\n")[0] ?? "";
+  const user = parsePasswdLine(line, name);
+  if (user.name !== name) throw new InvalidDataError("user", `NSS returned ${user.name} for ${name}`);
+  return user;
+}
+
+/** The invoking user (getpwuid through NSS, inside libuv: no process spawned). */
+export function currentUser(): SystemUser {
+  const info = userInfo();
+  return { name: info.username, uid: info.uid, gid: info.gid, home: info.homedir };
+}
+
+export function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
