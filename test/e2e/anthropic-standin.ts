@@ -13,7 +13,11 @@ import type { AddressInfo } from "node:net";
 export type TokenAnswer =
   /** 200 with a one-block assistant message (SSE when the request asked for `stream: true`). */
   | { kind: "accept"; text?: string }
-  /** 401 `authentication_error`, what Anthropic answers for a revoked or unknown token. */
+  /**
+   * 401 `authentication_error`, what Anthropic answers for a revoked or unknown token. The CLI's
+   * wording follows the message: "Invalid bearer token" (default) prints "Failed to authenticate. API
+   * Error: 401 …"; a message mentioning "x-api-key" prints "Not logged in · Please run /login".
+   */
   | { kind: "reject"; message?: string }
   /** 429 `rate_limit_error` with a `retry-after` header (seconds). */
   | { kind: "rate-limit"; retryAfterSeconds?: number; message?: string }
@@ -72,7 +76,9 @@ export interface AnthropicStandIn {
 const MESSAGES_PATH = "/v1/messages";
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
-export async function startAnthropicStandIn(options: AnthropicStandInOptions = {}): Promise<AnthropicStandIn> {
+export async function startAnthropicStandIn(
+  options: AnthropicStandInOptions = {},
+): Promise<AnthropicStandIn> {
   const answers = new Map<string, TokenAnswer>(Object.entries(options.answers ?? {}));
   let defaultAnswer: TokenAnswer = options.defaultAnswer ?? { kind: "accept" };
   const replyText = options.replyText ?? "pong";
@@ -119,7 +125,8 @@ export async function startAnthropicStandIn(options: AnthropicStandInOptions = {
     url: `http://127.0.0.1:${port}`,
     port,
     requests,
-    messageRequests: () => requests.filter((r) => r.method === "POST" && r.path.split("?")[0] === MESSAGES_PATH),
+    messageRequests: () =>
+      requests.filter((r) => r.method === "POST" && r.path.split("?")[0] === MESSAGES_PATH),
     unknownRequests: () => requests.filter((r) => r.status === 404),
     setAnswer: (credential, answer) => {
       answers.set(credential, answer);
@@ -210,7 +217,7 @@ function answerMessages(
     }
     case "reject":
       record.status = 401;
-      sendError(res, 401, "authentication_error", answer.message ?? "invalid x-api-key or bearer token");
+      sendError(res, 401, "authentication_error", answer.message ?? "Invalid bearer token");
       return;
     case "rate-limit": {
       record.status = 429;
@@ -233,7 +240,13 @@ function answerMessages(
   }
 }
 
-function messageBody(id: string, model: string, text: string, stopReason: string | null, outputTokens: number) {
+function messageBody(
+  id: string,
+  model: string,
+  text: string,
+  stopReason: string | null,
+  outputTokens: number,
+) {
   return {
     id,
     type: "message",
@@ -260,7 +273,10 @@ function streamMessage(res: ServerResponse, id: string, model: string, text: str
   event("content_block_start", { index: 0, content_block: { type: "text", text: "" } });
   event("content_block_delta", { index: 0, delta: { type: "text_delta", text } });
   event("content_block_stop", { index: 0 });
-  event("message_delta", { delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: 1 } });
+  event("message_delta", {
+    delta: { stop_reason: "end_turn", stop_sequence: null },
+    usage: { output_tokens: 1 },
+  });
   event("message_stop", {});
   res.end();
 }

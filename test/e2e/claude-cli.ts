@@ -17,7 +17,7 @@
 // - A cwd of its own: the CLI lists the working directory with ripgrep and asks git about it, so an
 //   empty directory keeps it fast and keeps it out of unrelated trees.
 import { spawn } from "node:child_process";
-import { chownSync, mkdirSync, mkdtempSync } from "node:fs";
+import { chownSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,6 +25,9 @@ import { fileURLToPath } from "node:url";
 /** The binary npm installed for this repository; override with CLAUDE_E2E_BIN. */
 export const claudeBinary =
   process.env.CLAUDE_E2E_BIN ?? fileURLToPath(new URL("../../node_modules/.bin/claude", import.meta.url));
+
+/** The default cwd of a run, made inside the home; tests listing the home leave it out. */
+export const projectDirName = "claude-e2e-project";
 
 export interface ClaudeUser {
   uid: number;
@@ -37,13 +40,16 @@ export interface ClaudeUser {
 export interface RunClaudeOptions {
   /** The stand-in's URL (`standIn.url`). Required so a run can never reach the real API. */
   baseUrl: string;
-  /** Run as this user (needs root): uid/gid set by spawn, HOME set to `home`. Default: the caller. */
+  /**
+   * Run as this user (needs root): uid/gid set by spawn, HOME set to `home`. Default: the caller's
+   * uid with a throwaway HOME, deleted after the run.
+   */
   user?: ClaudeUser;
   /** Added to the clean environment; a value of `undefined` removes a default. */
   env?: Record<string, string | undefined>;
   /** Default `["-p", "ping"]`. */
   args?: string[];
-  /** Default: `<home>/claude-e2e-project` (created, owned by the user), or a fresh temp dir. */
+  /** Default: `<home>/claude-e2e-project`, created (owned by the user) if missing. */
   cwd?: string;
   /** The whole run is killed (process group, SIGKILL) after this. Default 30 s. */
   timeoutMs?: number;
@@ -58,7 +64,7 @@ export interface ClaudeRun {
   durationMs: number;
 }
 
-/** The environment every run gets; `env` goes on top. HOME comes from `user` or the caller. */
+/** The whole environment of a run, before `env` is applied: nothing is inherited from the caller. */
 export function claudeEnvironment(baseUrl: string, home: string, name: string): Record<string, string> {
   return {
     HOME: home,
@@ -81,15 +87,20 @@ export async function runClaude(options: RunClaudeOptions): Promise<ClaudeRun> {
     throw new Error(`runClaude: baseUrl must be a local stand-in, got ${options.baseUrl}`);
   }
   const user = options.user;
-  const home = user?.home ?? process.env.HOME ?? tmpdir();
-  const name = user?.name ?? (user ? String(user.uid) : (process.env.USER ?? "root"));
+  // Without a user, a throwaway HOME: the caller's own ~/.claude must never be read or written.
+  const home = user?.home ?? mkdtempSync(join(tmpdir(), "claude-e2e-home-"));
+  const scratchHome = user ? undefined : home;
+  const name = user?.name ?? String(user?.uid ?? process.getuid?.() ?? "claude-e2e");
   const env: Record<string, string> = claudeEnvironment(options.baseUrl, home, name);
   for (const [key, value] of Object.entries(options.env ?? {})) {
     if (value === undefined) delete env[key];
     else env[key] = value;
   }
-  const cwd = options.cwd ?? defaultProjectDir(user);
+  const cwd = options.cwd ?? projectDir(home, user);
   const timeoutMs = options.timeoutMs ?? 30_000;
+  const cleanUp = () => {
+    if (scratchHome) rmSync(scratchHome, { recursive: true, force: true });
+  };
 
   const started = performance.now();
   const child = spawn(claudeBinary, options.args ?? ["-p", "ping"], {
@@ -119,13 +130,24 @@ export async function runClaude(options: RunClaudeOptions): Promise<ClaudeRun> {
   return await new Promise<ClaudeRun>((resolve, reject) => {
     child.once("error", (error) => {
       clearTimeout(timer);
-      reject(new Error(`could not start ${claudeBinary}: ${error.message}`));
+      cleanUp();
+      const who = user ? ` as uid ${user.uid}` : "";
+      const hint = "it and every directory above it must be readable and searchable by that user";
+      reject(new Error(`could not start ${claudeBinary}${who}: ${error.message} (${hint})`));
     });
     child.once("close", (exitCode, signal) => {
       clearTimeout(timer);
       // Leftover children of a finished CLI must not outlive the test.
       killGroup(child.pid);
-      resolve({ exitCode, signal, stdout, stderr, timedOut, durationMs: Math.round(performance.now() - started) });
+      cleanUp();
+      resolve({
+        exitCode,
+        signal,
+        stdout,
+        stderr,
+        timedOut,
+        durationMs: Math.round(performance.now() - started),
+      });
     });
   });
 }
@@ -139,10 +161,9 @@ function killGroup(pid: number | undefined): void {
   }
 }
 
-function defaultProjectDir(user: ClaudeUser | undefined): string {
-  if (!user) return mkdtempSync(join(tmpdir(), "claude-e2e-"));
-  const dir = join(user.home, "claude-e2e-project");
+function projectDir(home: string, user: ClaudeUser | undefined): string {
+  const dir = join(home, projectDirName);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
-  chownSync(dir, user.uid, user.gid);
+  if (user) chownSync(dir, user.uid, user.gid);
   return dir;
 }

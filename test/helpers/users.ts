@@ -14,22 +14,52 @@ export const isRoot = process.getuid?.() === 0;
 /** Creates a real user with a home directory; removes it (and its home) at teardown. */
 export function createTestUser(t: { teardown(fn: () => void): void }, prefix = "cas"): TestUser {
   const name = `${prefix}${randomBytes(3).toString("hex")}`.slice(0, 30);
-  execFileSync("useradd", ["--create-home", "--shell", "/bin/bash", name], { stdio: "ignore" });
+  // Parallel test files race for /etc/passwd's lock: useradd then fails with "cannot lock"; retry.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      execFileSync("useradd", ["--create-home", "--shell", "/bin/bash", name], { stdio: "pipe" });
+      break;
+    } catch (error) {
+      if (attempt >= 20) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50 + Math.random() * 200);
+    }
+  }
   t.teardown(() => {
     try {
       execFileSync("pkill", ["-KILL", "-u", name], { stdio: "ignore" });
     } catch {}
-    execFileSync("userdel", ["--remove", "--force", name], { stdio: "ignore" });
+    for (let attempt = 1; attempt <= 20; attempt++) {
+      try {
+        execFileSync("userdel", ["--remove", "--force", name], { stdio: "pipe" });
+        return;
+      } catch {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50 + Math.random() * 200);
+      }
+    }
   });
   const entry = execFileSync("getent", ["passwd", name]).toString().trim().split(":");
   return { name, uid: Number(entry[2]), gid: Number(entry[3]), home: entry[5] ?? `/home/${name}` };
 }
 
+interface RootGate {
+  fail(msg: string): void;
+  /** tap's Test: plan(0, why) ends the test as skipped with the reason. */
+  plan?(n: number, why?: string): void;
+  comment?(...m: unknown[]): void;
+  /** Or an adapter that skips with a reason. */
+  skip?: ((why: string) => void) | unknown;
+}
+
 /** Skips loudly outside CI when not root; inside CI (CI=true) a missing privilege is a failure, never a skip. */
-export function requireRoot(t: { skip(msg: string): void; fail(msg: string): void }): boolean {
+export function requireRoot(t: RootGate): boolean {
   if (isRoot) return true;
   const why = "SKIPPED: this test creates real users with useradd and needs root";
-  if (process.env.CI === "true") t.fail(`${why}; CI must run as root`);
-  else t.skip(why);
+  if (process.env.CI === "true") {
+    t.fail(`${why}; CI must run as root`);
+    return false;
+  }
+  process.stderr.write(`\n#### ${why} ####\n`);
+  if (t.plan) t.plan(0, why);
+  else if (typeof t.skip === "function") (t.skip as (why: string) => void)(why);
   return false;
 }

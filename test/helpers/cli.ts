@@ -1,0 +1,73 @@
+// Runs the built single executable the way users, PAM and systemd do: a real process, a clean env.
+import { spawn } from "node:child_process";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const BINARY = fileURLToPath(new URL("../../dist/claude-auth", import.meta.url));
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+export interface RunOptions {
+  env?: Record<string, string>;
+  stdin?: string;
+  uid?: number;
+  gid?: number;
+  timeoutMs?: number;
+  cwd?: string;
+}
+
+export function runBinary(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(BINARY, args, {
+      env: { PATH: "/usr/local/bin:/usr/bin:/bin", ...options.env },
+      stdio: ["pipe", "pipe", "pipe"],
+      ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.gid ?? options.uid }),
+      cwd: options.cwd ?? "/",
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on("data", (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 30_000);
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
+    });
+    child.stdin.end(options.stdin ?? "");
+  });
+}
+
+/** A root-owned scratch directory holding config.env (0644) and a root-only token file. */
+export function makeConfig(
+  t: { teardown(fn: () => void): void },
+  values: Record<string, string>,
+  hostToken?: string,
+): { dir: string; path: string; tokenFile: string | undefined } {
+  const dir = mkdtempSync(join(tmpdir(), "cas-config-"));
+  chmodSync(dir, 0o755);
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  let tokenFile: string | undefined;
+  const lines = Object.entries(values).map(([k, v]) => `${k}=${v}`);
+  if (hostToken) {
+    tokenFile = join(dir, "host-token");
+    writeFileSync(tokenFile, `${hostToken}\n`, { mode: 0o600 });
+    lines.push(`CLAUDE_AUTH_SYNC_TOKEN_FILE=${tokenFile}`);
+  }
+  const path = join(dir, "config.env");
+  writeFileSync(path, `${lines.join("\n")}\n`, { mode: 0o644 });
+  return { dir, path, tokenFile };
+}

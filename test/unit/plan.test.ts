@@ -1,0 +1,298 @@
+// Table-driven tests of the pure sync decision: every rule of "restore, back up or leave alone".
+import t from "tap";
+import type { CredentialsFileState, RotatingCredential } from "../../src/claude/credentials.js";
+import { parseCredentialsFile } from "../../src/claude/credentials.js";
+import { type EnvFileState, type LocalState, plan } from "../../src/sync/plan.js";
+import { parseUserDocument, type UserDocument } from "../../src/sync/user-document.js";
+import type { KvDocument } from "../../src/vault/kv.js";
+
+const NOW = Date.parse("2026-11-30T09:00:00Z");
+const HOUR = 3_600_000;
+const policy = { restoreMarginMs: 5 * 60_000 };
+const SETUP = `sk-ant-oat01-${"A".repeat(40)}`;
+const OTHER_SETUP = `sk-ant-oat01-${"B".repeat(40)}`;
+
+function credential(name: string, expiresAt: number, refreshToken = `sk-ant-ort01-${name}`): RotatingCredential {
+  return {
+    accessToken: `sk-ant-oat01-${name}`,
+    refreshToken,
+    expiresAt,
+    scopes: ["user:inference"],
+    subscriptionType: "max",
+  };
+}
+
+function doc(data: Record<string, unknown> | null, state: KvDocument["state"] = "live"): UserDocument {
+  if (data === null) return parseUserDocument({ version: 0, state: "absent", data: {} });
+  return parseUserDocument({ version: 3, state, data });
+}
+
+function backedUp(c: RotatingCredential, extra: Record<string, unknown> = {}) {
+  return { claude_ai_oauth: JSON.stringify(c), claude_ai_oauth_backed_up_at: "2026-11-30T08:00:00Z", ...extra };
+}
+
+function local(credentials: CredentialsFileState, envFile: EnvFileState = { kind: "absent" }): LocalState {
+  return { envFile, credentials };
+}
+
+const valid = (c: RotatingCredential): CredentialsFileState => ({ kind: "valid", file: { claudeAiOauth: c }, credential: c });
+const STUB = parseCredentialsFile(JSON.stringify({ claudeAiOauth: { accessToken: "", refreshToken: "", expiresAt: 0 } }));
+const EMPTY_REFRESH = parseCredentialsFile(
+  JSON.stringify({ claudeAiOauth: { accessToken: "sk-ant-oat01-x", refreshToken: "", expiresAt: NOW + HOUR } }),
+);
+const UNREADABLE: CredentialsFileState = { kind: "unreadable", reason: "not valid JSON" };
+
+interface Row {
+  name: string;
+  document: UserDocument;
+  local: LocalState;
+  mode: string;
+  outcome: string;
+  actions: string[];
+}
+
+const fresh = credential("fresh", NOW + 7 * HOUR);
+const older = credential("older", NOW + 2 * HOUR);
+const expiredBackup = credential("expired", NOW - HOUR);
+const almostExpired = credential("almost", NOW + 60_000);
+
+const rows: Row[] = [
+  {
+    name: "setup token present, no env file: write it",
+    document: doc({ setup_token: SETUP }),
+    local: local(STUB),
+    mode: "setup-token",
+    outcome: "valid",
+    actions: ["write-env-file"],
+  },
+  {
+    name: "setup token present and env file current: nothing to do",
+    document: doc({ setup_token: SETUP }),
+    local: local({ kind: "absent" }, { kind: "present", token: SETUP }),
+    mode: "setup-token",
+    outcome: "valid",
+    actions: [],
+  },
+  {
+    name: "setup token rotated in Vault: rewrite the env file",
+    document: doc({ setup_token: OTHER_SETUP }),
+    local: local({ kind: "absent" }, { kind: "present", token: SETUP }),
+    mode: "setup-token",
+    outcome: "valid",
+    actions: ["write-env-file"],
+  },
+  {
+    name: "setup token present, env file garbled: rewrite it",
+    document: doc({ setup_token: SETUP }),
+    local: local({ kind: "absent" }, { kind: "present", token: null }),
+    mode: "setup-token",
+    outcome: "valid",
+    actions: ["write-env-file"],
+  },
+  {
+    name: "setup-token mode with a logged-out stub: no restore, no alert",
+    document: doc({ setup_token: SETUP, ...backedUp(fresh) }),
+    local: local(STUB, { kind: "present", token: SETUP }),
+    mode: "setup-token",
+    outcome: "valid",
+    actions: [],
+  },
+  {
+    name: "setup-token mode with a valid newer local credential: no backup",
+    document: doc({ setup_token: SETUP, ...backedUp(older) }),
+    local: local(valid(fresh), { kind: "present", token: SETUP }),
+    mode: "setup-token",
+    outcome: "valid",
+    actions: [],
+  },
+  {
+    name: "setup token removed (disable): remove the env file, then the rotating flow",
+    document: doc({ ...backedUp(fresh) }),
+    local: local(valid(fresh), { kind: "present", token: SETUP }),
+    mode: "rotating",
+    outcome: "valid",
+    actions: ["remove-env-file"],
+  },
+  {
+    name: "no document, no credentials: not enrolled, nothing written",
+    document: doc(null),
+    local: local({ kind: "absent" }),
+    mode: "not-enrolled",
+    outcome: "not-enrolled",
+    actions: [],
+  },
+  {
+    name: "document with only other tools' keys and no credentials: not enrolled",
+    document: doc({ vaultwarden_token: "x" }),
+    local: local({ kind: "absent" }),
+    mode: "not-enrolled",
+    outcome: "not-enrolled",
+    actions: [],
+  },
+  {
+    name: "soft-deleted document and no credentials: not enrolled",
+    document: doc({}, "deleted"),
+    local: local({ kind: "absent" }),
+    mode: "not-enrolled",
+    outcome: "not-enrolled",
+    actions: [],
+  },
+  {
+    name: "valid local, no backup: back up",
+    document: doc({ vaultwarden_token: "x" }),
+    local: local(valid(fresh)),
+    mode: "rotating",
+    outcome: "valid",
+    actions: ["backup-credential"],
+  },
+  {
+    name: "valid local, no document at all: back up (creates it)",
+    document: doc(null),
+    local: local(valid(fresh)),
+    mode: "rotating",
+    outcome: "valid",
+    actions: ["backup-credential"],
+  },
+  {
+    name: "valid local newer than the backup: back up",
+    document: doc(backedUp(older)),
+    local: local(valid(fresh)),
+    mode: "rotating",
+    outcome: "valid",
+    actions: ["backup-credential"],
+  },
+  {
+    name: "valid local equal to the backup: steady state, nothing",
+    document: doc(backedUp(fresh)),
+    local: local(valid(fresh)),
+    mode: "rotating",
+    outcome: "valid",
+    actions: [],
+  },
+  {
+    name: "older backup never overwrites a newer local credential, and a newer backup is kept",
+    document: doc(backedUp(fresh)),
+    local: local(valid(older)),
+    mode: "rotating",
+    outcome: "valid",
+    actions: [],
+  },
+  {
+    name: "valid local, malformed backup: back up over it (heals)",
+    document: doc({ claude_ai_oauth: "{not json" }),
+    local: local(valid(fresh)),
+    mode: "rotating",
+    outcome: "valid",
+    actions: ["backup-credential"],
+  },
+  {
+    name: "logged-out stub, usable backup: restore",
+    document: doc(backedUp(fresh)),
+    local: local(STUB),
+    mode: "rotating",
+    outcome: "valid",
+    actions: ["restore-credential"],
+  },
+  {
+    name: "empty refresh token, usable backup: restore, never back up",
+    document: doc(backedUp(fresh)),
+    local: local(EMPTY_REFRESH),
+    mode: "rotating",
+    outcome: "valid",
+    actions: ["restore-credential"],
+  },
+  {
+    name: "unreadable file, usable backup: restore (the file is set aside)",
+    document: doc(backedUp(fresh)),
+    local: local(UNREADABLE),
+    mode: "rotating",
+    outcome: "valid",
+    actions: ["restore-credential"],
+  },
+  {
+    name: "no credentials file on this host, usable backup: restore",
+    document: doc(backedUp(fresh)),
+    local: local({ kind: "absent" }),
+    mode: "rotating",
+    outcome: "valid",
+    actions: ["restore-credential"],
+  },
+  {
+    name: "stub and an expired backup (refresh token may be spent): SSO required",
+    document: doc(backedUp(expiredBackup)),
+    local: local(STUB),
+    mode: "rotating",
+    outcome: "sso-required",
+    actions: [],
+  },
+  {
+    name: "stub and a backup expiring within the margin: SSO required",
+    document: doc(backedUp(almostExpired)),
+    local: local(STUB),
+    mode: "rotating",
+    outcome: "sso-required",
+    actions: [],
+  },
+  {
+    name: "stub and no backup: SSO required",
+    document: doc({ vaultwarden_token: "x" }),
+    local: local(STUB),
+    mode: "rotating",
+    outcome: "sso-required",
+    actions: [],
+  },
+  {
+    name: "stub and a backup that is itself a stub: SSO required",
+    document: doc(backedUp({ accessToken: "", refreshToken: "", expiresAt: NOW + HOUR })),
+    local: local(STUB),
+    mode: "rotating",
+    outcome: "sso-required",
+    actions: [],
+  },
+  {
+    name: "unreadable file and a malformed backup: SSO required",
+    document: doc({ claude_ai_oauth: JSON.stringify({ accessToken: 1 }) }),
+    local: local(UNREADABLE),
+    mode: "rotating",
+    outcome: "sso-required",
+    actions: [],
+  },
+];
+
+for (const row of rows) {
+  t.test(row.name, async (t) => {
+    const result = plan(row.document, row.local, NOW, policy);
+    t.equal(result.mode, row.mode, "mode");
+    t.equal(result.outcome, row.outcome, "outcome");
+    t.same(
+      result.actions.map((a) => a.kind),
+      row.actions,
+      "actions",
+    );
+    t.ok(result.reasons.length > 0, "every plan says why");
+    const text = JSON.stringify(result.reasons);
+    t.notMatch(text, /sk-ant-o[ar]t01-/, "reasons never carry a token");
+  });
+}
+
+t.test("a restore keeps the stub file's other keys and writes the backup's credential", async (t) => {
+  const stubWithMcp = parseCredentialsFile(
+    JSON.stringify({ claudeAiOauth: { accessToken: "", refreshToken: "", expiresAt: 0 }, mcpOAuth: { a: 1 } }),
+  );
+  const result = plan(doc(backedUp(fresh)), local(stubWithMcp), NOW, policy);
+  const action = result.actions[0];
+  t.equal(action?.kind, "restore-credential");
+  if (action?.kind !== "restore-credential") return;
+  t.same(action.keep, { claudeAiOauth: { accessToken: "", refreshToken: "", expiresAt: 0 }, mcpOAuth: { a: 1 } });
+  t.same(action.credential, fresh);
+  t.equal(action.setAside, false);
+  t.equal(result.credentialExpiresAt, fresh.expiresAt);
+});
+
+t.test("a backup carries the exact local credential, extra fields included", async (t) => {
+  const withExtras = { ...fresh, rateLimitTier: "tier-4", futureField: { x: 1 } };
+  const result = plan(doc(null), local(valid(withExtras)), NOW, policy);
+  const action = result.actions[0];
+  t.equal(action?.kind, "backup-credential");
+  if (action?.kind === "backup-credential") t.same(action.credential, withExtras);
+});

@@ -1,0 +1,630 @@
+// Tokens, identity and auth methods of the Vault stand-in.
+// Token store: https://developer.hashicorp.com/vault/api-docs/auth/token
+// AppRole: https://developer.hashicorp.com/vault/api-docs/auth/approle
+// Userpass: https://developer.hashicorp.com/vault/api-docs/auth/userpass
+// LDAP: https://developer.hashicorp.com/vault/api-docs/auth/ldap (no directory: passwords are set through
+//   the stand-in's back door `setLdapPassword`, since there is no LDAP server to bind against)
+// Identity: https://developer.hashicorp.com/vault/docs/concepts/identity (an entity + alias per login)
+import { randomBytes } from "node:crypto";
+import type { EngineRequest, Route } from "./kv.js";
+import type { IdentityContext } from "./policy.js";
+import {
+  asBool,
+  asInt,
+  defaultLeaseTtlSeconds,
+  isObject,
+  type JsonObject,
+  mountAccessor,
+  nil,
+  normalizePolicyNames,
+  type Outcome,
+  parseDurationSeconds,
+  randomBase62,
+  respond,
+  rfc3339Nano,
+  sortedUnique,
+  stringList,
+  uuid,
+  VaultError,
+} from "./wire.js";
+
+export interface TokenEntry {
+  id: string;
+  accessor: string;
+  policies: string[];
+  path: string;
+  meta: Record<string, string> | null;
+  displayName: string;
+  creationMs: number;
+  /** Current TTL in seconds; 0 = never expires (root tokens). */
+  ttl: number;
+  creationTtl: number;
+  expireMs: number | null;
+  /** Hard limit from explicit_max_ttl or the system max TTL; null = none. */
+  maxExpireMs: number | null;
+  explicitMaxTtl: number;
+  renewable: boolean;
+  numUses: number;
+  orphan: boolean;
+  parent: string | null;
+  entityId: string;
+}
+
+export type TokenLookup = { status: "valid"; entry: TokenEntry } | { status: "missing" } | { status: "invalid" };
+
+export class TokenStore {
+  private readonly byId = new Map<string, TokenEntry>();
+  private readonly byAccessor = new Map<string, TokenEntry>();
+
+  constructor(private readonly now: () => number) {}
+
+  create(spec: {
+    id?: string;
+    policies: string[];
+    path: string;
+    meta?: Record<string, string> | null;
+    displayName: string;
+    ttl: number;
+    explicitMaxTtl?: number;
+    renewable: boolean;
+    numUses?: number;
+    parent: string | null;
+    entityId?: string;
+  }): TokenEntry {
+    const now = this.now();
+    const isRoot = spec.policies.includes("root");
+    const explicitMax = spec.explicitMaxTtl ?? 0;
+    const maxTtl = isRoot && spec.ttl === 0 ? 0 : explicitMax > 0 ? explicitMax : defaultLeaseTtlSeconds;
+    const ttl = maxTtl > 0 ? Math.min(spec.ttl > 0 ? spec.ttl : maxTtl, maxTtl) : spec.ttl;
+    const entry: TokenEntry = {
+      id: spec.id ?? `hvs.${randomBase62(24)}`,
+      accessor: randomBase62(24),
+      policies: spec.policies,
+      path: spec.path,
+      meta: spec.meta ?? null,
+      displayName: spec.displayName,
+      creationMs: now,
+      ttl,
+      creationTtl: ttl,
+      expireMs: ttl > 0 ? now + ttl * 1000 : null,
+      maxExpireMs: maxTtl > 0 ? now + maxTtl * 1000 : null,
+      explicitMaxTtl: explicitMax,
+      renewable: spec.renewable && ttl > 0,
+      numUses: spec.numUses ?? 0,
+      orphan: spec.parent === null,
+      parent: spec.parent,
+      entityId: spec.entityId ?? "",
+    };
+    this.byId.set(entry.id, entry);
+    this.byAccessor.set(entry.accessor, entry);
+    return entry;
+  }
+
+  lookup(id: string | undefined): TokenLookup {
+    if (!id) return { status: "missing" };
+    const entry = this.byId.get(id);
+    if (!entry) return { status: "invalid" };
+    if (entry.expireMs !== null && this.now() >= entry.expireMs) {
+      this.revoke(entry.id);
+      return { status: "invalid" };
+    }
+    return { status: "valid", entry };
+  }
+
+  byAccessorId(accessor: string): TokenEntry | undefined {
+    return this.byAccessor.get(accessor);
+  }
+
+  /** Revokes a token and, as Vault does for non-orphans, every token created under it. */
+  revoke(id: string): void {
+    const entry = this.byId.get(id);
+    if (!entry) return;
+    this.byId.delete(id);
+    this.byAccessor.delete(entry.accessor);
+    for (const child of [...this.byId.values()]) if (child.parent === id) this.revoke(child.id);
+  }
+
+  /** Counts one use of a limited-use token; the last use revokes it after the request. */
+  use(entry: TokenEntry): boolean {
+    if (entry.numUses <= 0) return false;
+    entry.numUses -= 1;
+    return entry.numUses === 0;
+  }
+
+  renew(entry: TokenEntry, incrementSeconds: number | undefined): void {
+    if (!entry.renewable) throw new VaultError(400, "lease is not renewable");
+    const now = this.now();
+    let ttl = incrementSeconds && incrementSeconds > 0 ? incrementSeconds : entry.creationTtl;
+    if (entry.maxExpireMs !== null) ttl = Math.min(ttl, Math.max(0, Math.floor((entry.maxExpireMs - now) / 1000)));
+    entry.ttl = ttl;
+    entry.expireMs = now + ttl * 1000;
+  }
+
+  remainingTtl(entry: TokenEntry): number {
+    if (entry.expireMs === null) return 0;
+    return Math.max(0, Math.floor((entry.expireMs - this.now()) / 1000));
+  }
+
+  /** The `auth` block of a login or token-create response. */
+  authBlock(entry: TokenEntry, tokenPolicies: string[], identityPolicies: string[] = []): JsonObject {
+    const block: JsonObject = {
+      client_token: entry.id,
+      accessor: entry.accessor,
+      policies: sortedUnique([...tokenPolicies, ...identityPolicies]),
+      token_policies: tokenPolicies,
+      metadata: entry.meta,
+      lease_duration: entry.ttl,
+      renewable: entry.renewable,
+      entity_id: entry.entityId,
+      token_type: "service",
+      orphan: entry.orphan,
+      mfa_requirement: null,
+      num_uses: entry.numUses,
+    };
+    if (identityPolicies.length > 0) block.identity_policies = identityPolicies;
+    return block;
+  }
+
+  lookupData(entry: TokenEntry): JsonObject {
+    return {
+      accessor: entry.accessor,
+      creation_time: Math.floor(entry.creationMs / 1000),
+      creation_ttl: entry.creationTtl,
+      display_name: entry.displayName,
+      entity_id: entry.entityId,
+      expire_time: entry.expireMs === null ? null : rfc3339Nano(entry.expireMs),
+      explicit_max_ttl: entry.explicitMaxTtl,
+      id: entry.id,
+      issue_time: rfc3339Nano(entry.creationMs),
+      meta: entry.meta,
+      num_uses: entry.numUses,
+      orphan: entry.orphan,
+      path: entry.path,
+      policies: entry.policies,
+      renewable: entry.renewable,
+      ttl: this.remainingTtl(entry),
+      type: "service",
+    };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Identity
+
+export interface EntityAlias {
+  id: string;
+  name: string;
+  mountAccessor: string;
+  mountType: string;
+  mountPath: string;
+  metadata: Record<string, string> | null;
+  creationMs: number;
+}
+export interface Entity {
+  id: string;
+  name: string;
+  metadata: Record<string, string> | null;
+  policies: string[];
+  aliases: EntityAlias[];
+  creationMs: number;
+}
+
+export class IdentityStore {
+  readonly entities = new Map<string, Entity>();
+
+  /** The entity behind a login: found by (mount accessor, alias name), created on first login. */
+  forLogin(mount: AuthMount, aliasName: string, metadata: Record<string, string> | null, now: number): Entity {
+    for (const entity of this.entities.values()) {
+      const alias = entity.aliases.find((a) => a.mountAccessor === mount.accessor && a.name === aliasName);
+      if (alias) {
+        alias.metadata = metadata;
+        return entity;
+      }
+    }
+    const entity: Entity = {
+      id: uuid(),
+      name: `entity_${randomBytes(4).toString("hex")}`,
+      metadata: null,
+      policies: [],
+      aliases: [],
+      creationMs: now,
+    };
+    entity.aliases.push({
+      id: uuid(),
+      name: aliasName,
+      mountAccessor: mount.accessor,
+      mountType: mount.type,
+      mountPath: `auth/${mount.path}`,
+      metadata,
+      creationMs: now,
+    });
+    this.entities.set(entity.id, entity);
+    return entity;
+  }
+
+  context(entityId: string): IdentityContext {
+    const entity = this.entities.get(entityId);
+    if (!entity) return {};
+    return {
+      entity: {
+        id: entity.id,
+        name: entity.name,
+        metadata: entity.metadata,
+        aliases: entity.aliases.map((a) => ({ id: a.id, name: a.name, mountAccessor: a.mountAccessor, metadata: a.metadata })),
+      },
+    };
+  }
+
+  describe(entity: Entity): JsonObject {
+    return {
+      id: entity.id,
+      name: entity.name,
+      metadata: entity.metadata,
+      policies: entity.policies,
+      disabled: false,
+      namespace_id: "root",
+      creation_time: rfc3339Nano(entity.creationMs),
+      last_update_time: rfc3339Nano(entity.creationMs),
+      direct_group_ids: [],
+      group_ids: [],
+      inherited_group_ids: [],
+      merged_entity_ids: null,
+      aliases: entity.aliases.map((a) => ({
+        id: a.id,
+        canonical_id: entity.id,
+        name: a.name,
+        mount_accessor: a.mountAccessor,
+        mount_type: a.mountType,
+        mount_path: a.mountPath,
+        metadata: a.metadata,
+        creation_time: rfc3339Nano(a.creationMs),
+        last_update_time: rfc3339Nano(a.creationMs),
+        local: false,
+        custom_metadata: null,
+      })),
+    };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Auth methods
+
+/** Token settings shared by roles and users (the "tokenutil" fields). */
+interface TokenSettings {
+  policies: string[];
+  ttl: number;
+  maxTtl: number;
+  noDefaultPolicy: boolean;
+  numUses: number;
+}
+
+function readTokenSettings(d: JsonObject, previous?: TokenSettings): TokenSettings {
+  const policies = stringList(d.token_policies) ?? stringList(d.policies);
+  return {
+    policies: policies ? normalizePolicyNames(policies) : (previous?.policies ?? []),
+    ttl: parseDurationSeconds(d.token_ttl ?? d.ttl, "token_ttl") ?? previous?.ttl ?? 0,
+    maxTtl: parseDurationSeconds(d.token_max_ttl ?? d.max_ttl, "token_max_ttl") ?? previous?.maxTtl ?? 0,
+    noDefaultPolicy: asBool(d.token_no_default_policy, previous?.noDefaultPolicy ?? false),
+    numUses: asInt(d.token_num_uses, "token_num_uses") ?? previous?.numUses ?? 0,
+  };
+}
+
+function describeTokenSettings(s: TokenSettings): JsonObject {
+  return {
+    token_policies: s.policies,
+    policies: s.policies,
+    token_ttl: s.ttl,
+    token_max_ttl: s.maxTtl,
+    token_no_default_policy: s.noDefaultPolicy,
+    token_num_uses: s.numUses,
+    token_type: "default",
+    token_bound_cidrs: [],
+    token_explicit_max_ttl: 0,
+    token_period: 0,
+  };
+}
+
+interface AppRole {
+  name: string;
+  roleId: string;
+  bindSecretId: boolean;
+  secretIdTtl: number;
+  secretIdNumUses: number;
+  token: TokenSettings;
+  secretIds: Map<string, { accessor: string; expireMs: number | null; usesLeft: number; metadata: JsonObject | null }>;
+}
+interface PasswordUser {
+  name: string;
+  password: string | undefined;
+  groups: string[];
+  token: TokenSettings;
+}
+
+export interface AuthMount {
+  /** With trailing slash, e.g. `userpass/`. */
+  path: string;
+  type: "token" | "approle" | "userpass" | "ldap";
+  accessor: string;
+  uuid: string;
+  description: string;
+  roles: Map<string, AppRole>;
+  users: Map<string, PasswordUser>;
+  groups: Map<string, string[]>;
+  ldapConfig: JsonObject;
+  /** LDAP only: the directory Vault would bind against (set through the stand-in's back door). */
+  directory: Map<string, { password: string; groups: string[] }>;
+}
+
+export function newAuthMount(path: string, type: AuthMount["type"], description = ""): AuthMount {
+  return {
+    path,
+    type,
+    accessor: mountAccessor(`auth_${type}`),
+    uuid: uuid(),
+    description,
+    roles: new Map(),
+    users: new Map(),
+    groups: new Map(),
+    ldapConfig: {},
+    directory: new Map(),
+  };
+}
+
+/** What a successful login asks the core to mint. */
+export interface LoginGrant {
+  aliasName: string;
+  aliasMetadata: Record<string, string> | null;
+  token: TokenSettings;
+  displayName: string;
+  meta: Record<string, string> | null;
+  loginPath: string;
+}
+
+export interface AuthRoute extends Route {
+  /** Login endpoints are reachable without a token. */
+  unauthenticated?: boolean;
+  login?: (req: EngineRequest) => LoginGrant;
+}
+
+/** Routes of an approle/userpass/ldap mount; `sub` is the path inside the mount. */
+export function authMethodRoute(mount: AuthMount, sub: string): AuthRoute | undefined {
+  switch (mount.type) {
+    case "approle":
+      return appRoleRoute(mount, sub);
+    case "userpass":
+    case "ldap":
+      return passwordRoute(mount, sub);
+    default:
+      return undefined;
+  }
+}
+
+function listKeys(names: Iterable<string>): Outcome {
+  return respond({ keys: [...names].sort() });
+}
+
+function appRoleRoute(mount: AuthMount, sub: string): AuthRoute | undefined {
+  if (sub === "login")
+    return {
+      operations: ["update"],
+      unauthenticated: true,
+      handle: () => nil,
+      login: (r) => {
+        const roleId = r.data?.role_id;
+        if (typeof roleId !== "string" || roleId === "") throw new VaultError(400, "missing role_id");
+        const role = [...mount.roles.values()].find((x) => x.roleId === roleId);
+        if (!role) throw new VaultError(400, "invalid role or secret ID");
+        if (role.bindSecretId) {
+          const secretId = r.data?.secret_id;
+          if (typeof secretId !== "string" || secretId === "") throw new VaultError(400, "missing secret_id");
+          const secret = role.secretIds.get(secretId);
+          if (!secret || (secret.expireMs !== null && r.now >= secret.expireMs))
+            throw new VaultError(400, "invalid role or secret ID");
+          if (secret.usesLeft > 0 && --secret.usesLeft === 0) role.secretIds.delete(secretId);
+        }
+        const meta = { role_name: role.name };
+        // AppRole's entity alias is named after the role ID, not the role name.
+        return {
+          aliasName: role.roleId,
+          aliasMetadata: meta,
+          token: role.token,
+          displayName: "approle",
+          meta,
+          loginPath: `auth/${mount.path}login`,
+        };
+      },
+    };
+  if (sub === "role" || sub === "role/") return { operations: ["list"], handle: () => listKeys(mount.roles.keys()) };
+  const m = /^role\/([^/]+)(?:\/(role-id|secret-id))?\/?$/.exec(sub);
+  if (!m) return undefined;
+  const name = (m[1] ?? "").toLowerCase();
+  const role = () => {
+    const found = mount.roles.get(name);
+    if (!found) throw new VaultError(400, `role "${name}" does not exist`);
+    return found;
+  };
+  if (m[2] === "role-id")
+    return {
+      operations: ["read", "update"],
+      handle: (r) => {
+        if (r.operation === "read") {
+          const found = mount.roles.get(name);
+          return found ? respond({ role_id: found.roleId }) : nil;
+        }
+        const roleId = r.data?.role_id;
+        if (typeof roleId !== "string" || roleId === "") throw new VaultError(400, "missing role_id");
+        role().roleId = roleId;
+        return nil;
+      },
+    };
+  if (m[2] === "secret-id")
+    return {
+      operations: ["update", "list"],
+      handle: (r) => {
+        const target = role();
+        if (r.operation === "list") return listKeys([...target.secretIds.values()].map((s) => s.accessor));
+        const secretId = uuid();
+        const ttl = parseDurationSeconds(r.data?.ttl, "ttl") ?? target.secretIdTtl;
+        const numUses = asInt(r.data?.num_uses, "num_uses") ?? target.secretIdNumUses;
+        const accessor = uuid();
+        target.secretIds.set(secretId, {
+          accessor,
+          expireMs: ttl > 0 ? r.now + ttl * 1000 : null,
+          usesLeft: numUses,
+          metadata: isObject(r.data?.metadata) ? r.data.metadata : null,
+        });
+        return respond({ secret_id: secretId, secret_id_accessor: accessor, secret_id_ttl: ttl, secret_id_num_uses: numUses });
+      },
+    };
+  return {
+    operations: ["read", "create", "update", "delete"],
+    exists: () => mount.roles.has(name),
+    handle: (r) => {
+      if (r.operation === "delete") {
+        mount.roles.delete(name);
+        return nil;
+      }
+      if (r.operation === "read") {
+        const found = mount.roles.get(name);
+        if (!found) return nil;
+        return respond({
+          ...describeTokenSettings(found.token),
+          bind_secret_id: found.bindSecretId,
+          secret_id_ttl: found.secretIdTtl,
+          secret_id_num_uses: found.secretIdNumUses,
+          secret_id_bound_cidrs: null,
+          local_secret_ids: false,
+        });
+      }
+      const d = r.data ?? {};
+      const previous = mount.roles.get(name);
+      const next: AppRole = {
+        name,
+        roleId: previous?.roleId ?? (typeof d.role_id === "string" ? d.role_id : uuid()),
+        bindSecretId: asBool(d.bind_secret_id, previous?.bindSecretId ?? true),
+        secretIdTtl: parseDurationSeconds(d.secret_id_ttl, "secret_id_ttl") ?? previous?.secretIdTtl ?? 0,
+        secretIdNumUses: asInt(d.secret_id_num_uses, "secret_id_num_uses") ?? previous?.secretIdNumUses ?? 0,
+        token: readTokenSettings(d, previous?.token),
+        secretIds: previous?.secretIds ?? new Map(),
+      };
+      mount.roles.set(name, next);
+      return nil;
+    },
+  };
+}
+
+function passwordRoute(mount: AuthMount, sub: string): AuthRoute | undefined {
+  const isLdap = mount.type === "ldap";
+  const login = /^login\/([^/]+)$/.exec(sub);
+  if (login)
+    return {
+      operations: ["update"],
+      unauthenticated: true,
+      handle: () => nil,
+      login: (r) => {
+        const typed = login[1] ?? "";
+        const username = isLdap ? typed : typed.toLowerCase();
+        const password = r.data?.password;
+        if (typeof password !== "string" || password === "")
+          throw new VaultError(400, isLdap ? "password cannot be empty" : "missing password");
+        const user = mount.users.get(username.toLowerCase());
+        let groups: string[];
+        let settings: TokenSettings;
+        if (isLdap) {
+          // A directory user needs no Vault-side entry; one adds policies and groups (path_login.go).
+          const entry = mount.directory.get(username.toLowerCase());
+          if (!entry || entry.password !== password)
+            throw new VaultError(400, "ldap operation failed: failed to bind as user");
+          groups = [...entry.groups, ...(user?.groups ?? [])];
+          settings = user?.token ?? readTokenSettings({});
+        } else {
+          if (!user || user.password === undefined || user.password !== password)
+            throw new VaultError(400, "invalid username or password");
+          groups = [];
+          settings = user.token;
+        }
+        const groupPolicies = groups.flatMap((g) => mount.groups.get(g.toLowerCase()) ?? []);
+        const configPolicies = isLdap ? normalizePolicyNames(stringList(mount.ldapConfig.token_policies) ?? []) : [];
+        const meta = { username };
+        return {
+          aliasName: username,
+          aliasMetadata: isLdap ? null : meta,
+          token: { ...settings, policies: [...settings.policies, ...groupPolicies, ...configPolicies] },
+          displayName: `${mount.path.replace(/\/$/, "").replaceAll("/", "-")}-${username}`,
+          meta,
+          loginPath: `auth/${mount.path}login/${username}`,
+        };
+      },
+    };
+  if (isLdap && sub === "config")
+    return {
+      operations: ["read", "update"],
+      handle: (r) => {
+        if (r.operation === "read") return respond({ ...mount.ldapConfig });
+        Object.assign(mount.ldapConfig, r.data ?? {});
+        return nil;
+      },
+    };
+  if (isLdap && (sub === "groups" || sub === "groups/"))
+    return { operations: ["list"], handle: () => listKeys(mount.groups.keys()) };
+  const group = isLdap ? /^groups\/([^/]+)$/.exec(sub) : null;
+  if (group) {
+    const name = (group[1] ?? "").toLowerCase();
+    return {
+      operations: ["read", "create", "update", "delete"],
+      exists: () => mount.groups.has(name),
+      handle: (r) => {
+        if (r.operation === "delete") mount.groups.delete(name);
+        else if (r.operation === "read") {
+          const policies = mount.groups.get(name);
+          return policies ? respond({ policies }) : nil;
+        } else mount.groups.set(name, normalizePolicyNames(stringList(r.data?.policies) ?? []));
+        return nil;
+      },
+    };
+  }
+  if (sub === "users" || sub === "users/") return { operations: ["list"], handle: () => listKeys(mount.users.keys()) };
+  const user = /^users\/([^/]+?)(\/password|\/policies)?$/.exec(sub);
+  if (!user) return undefined;
+  const name = (user[1] ?? "").toLowerCase();
+  if (user[2] === "/password" && !isLdap)
+    return {
+      operations: ["update"],
+      handle: (r) => {
+        const found = mount.users.get(name);
+        if (!found) throw new VaultError(400, "username does not exist");
+        const password = r.data?.password;
+        if (typeof password !== "string" || password === "") throw new VaultError(400, "missing password");
+        found.password = password;
+        return nil;
+      },
+    };
+  if (user[2]) return undefined;
+  return {
+    operations: ["read", "create", "update", "delete"],
+    exists: () => mount.users.has(name),
+    handle: (r) => {
+      if (r.operation === "delete") {
+        mount.users.delete(name);
+        return nil;
+      }
+      if (r.operation === "read") {
+        const found = mount.users.get(name);
+        if (!found) return nil;
+        return respond({ ...describeTokenSettings(found.token), ...(isLdap ? { groups: found.groups.join(",") } : {}) });
+      }
+      const d = r.data ?? {};
+      const previous = mount.users.get(name);
+      // LDAP users have no password field: the directory holds it.
+      const password = !isLdap && typeof d.password === "string" && d.password !== "" ? d.password : previous?.password;
+      if (!isLdap && r.operation === "create" && password === undefined) throw new VaultError(400, "missing password");
+      mount.users.set(name, {
+        name,
+        password,
+        groups: stringList(d.groups) ?? previous?.groups ?? [],
+        token: readTokenSettings(d, previous?.token),
+      });
+      return nil;
+    },
+  };
+}
