@@ -25,6 +25,7 @@ export async function runCli(argv: string[]): Promise<number> {
         y
           .option("user", { type: "string", describe: "user to sync (root only)" })
           .option("dry-run", { type: "boolean", describe: "print the plan, change nothing" })
+          .option("renew-token", { type: "boolean", describe: "renew the Vault token when its TTL runs low" })
           .example("$0 sync --dry-run", "show what a sync would do for you")
           .example("sudo $0 sync --user alice --json", "sync alice as root, JSON output"),
       async (args) => {
@@ -32,6 +33,7 @@ export async function runCli(argv: string[]): Promise<number> {
         const forwarded = [
           ...(args.user ? ["--user", args.user] : []),
           ...(args["dry-run"] ? ["--dry-run"] : []),
+          ...(args["renew-token"] ? ["--renew-token"] : []),
           ...(args.json ? ["--json"] : []),
           ...(args.config ? ["--config", args.config] : []),
         ];

@@ -33,6 +33,9 @@ export async function pamCommand(argv: string[]): Promise<number> {
   }
   const type = process.env.PAM_TYPE;
   if (type !== "open_session") return ExitCode.ok;
+  // Under su/sudo pam_exec keeps the caller's real uid with effective uid 0: become fully root so
+  // that the switch to the session user's identity (and back) works as at a normal login.
+  if (process.geteuid?.() === 0 && process.getuid?.() !== 0) process.setuid!(0);
   let strict = false;
   try {
     const config = loadCommandConfig(configPath ?? DEFAULT_CONFIG_PATH, false);

@@ -15,6 +15,8 @@ valid Claude credential to Vault, or restore a logged-out one from a usable back
   --dry-run     print the plan and change nothing
   --json        print the result as JSON
   --config PATH configuration file (default /etc/claude-auth-sync/config.env)
+  --renew-token renew the Vault token when less than a third of its TTL is left
+                (the timer passes it; one extra request, so the login path does not)
 
 Exit codes: 0 ok or nothing to do, 3 interactive SSO required, 4 Vault unreachable/sealed/timed out,
 5 Vault permission denied, 6 invalid data, 2 usage, 1 other error.
@@ -24,7 +26,13 @@ Examples:
   sudo claude-auth sync --user alice --json`;
 
 export async function syncCommand(argv: string[]): Promise<number> {
-  let values: { user?: string; "dry-run"?: boolean; json?: boolean; config?: string };
+  let values: {
+    user?: string;
+    "dry-run"?: boolean;
+    json?: boolean;
+    config?: string;
+    "renew-token"?: boolean;
+  };
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -33,6 +41,7 @@ export async function syncCommand(argv: string[]): Promise<number> {
         "dry-run": { type: "boolean" },
         json: { type: "boolean" },
         config: { type: "string" },
+        "renew-token": { type: "boolean" },
       },
       strict: true,
       allowPositionals: false,
@@ -58,7 +67,7 @@ export async function syncCommand(argv: string[]): Promise<number> {
       dryRun: values["dry-run"] === true,
       identityHome: self.home,
       claudeConfigDir: self.uid === user.uid ? process.env.CLAUDE_CONFIG_DIR : undefined,
-      renewToken: true,
+      renewToken: values["renew-token"] === true,
     });
     if (values.json) process.stdout.write(`${JSON.stringify(publicResult(result), null, 2)}\n`);
     else process.stdout.write(`${humanResult(result)}\n`);

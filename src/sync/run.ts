@@ -188,10 +188,11 @@ function report(
     ? syncPlan.outcome !== "sso-required"
     : locallyValid(local, safeLocal(home, request));
   try {
-    // A user who is not enrolled gets nothing in their home, not even a state file.
+    // A user who is not enrolled gets nothing in their home, not even a state file; a failed run
+    // records itself only where a state file already exists: it never creates files.
     const enrolled = syncPlan
       ? syncPlan.mode !== "not-enrolled"
-      : local !== undefined || home.read(STATE_DIR, STATE_FILE) !== undefined;
+      : home.read(STATE_DIR, STATE_FILE) !== undefined;
     const previous = enrolled ? readSyncState(home) : undefined;
     const lastSuccessAt = succeeded ? now.toISOString() : previous?.lastSuccessAt;
     if (enrolled)

@@ -67,10 +67,16 @@ path "sys/capabilities-self" {
 
 export async function putPolicy(addr: string, root: string, name: string, policy: string): Promise<void> {
   const answer = await vaultApi(addr, root, "PUT", `sys/policies/acl/${name}`, { policy });
-  if (answer.status >= 300) throw new Error(`policy ${name}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
+  if (answer.status >= 300)
+    throw new Error(`policy ${name}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
 }
 
-export async function createToken(addr: string, root: string, policies: string[], ttl = "1h"): Promise<string> {
+export async function createToken(
+  addr: string,
+  root: string,
+  policies: string[],
+  ttl = "1h",
+): Promise<string> {
   const answer = await vaultApi(addr, root, "POST", "auth/token/create", { policies, ttl, no_parent: true });
   const token = (answer.body?.auth as { client_token?: string } | undefined)?.client_token;
   if (!token) throw new Error(`token create: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
@@ -89,15 +95,24 @@ export function documentPath(user: string): string {
 
 export async function readDoc(addr: string, root: string, user: string) {
   const answer = await vaultApi(addr, root, "GET", documentPath(user));
-  const data = answer.body?.data as { data?: Record<string, unknown>; metadata?: { version?: number } } | undefined;
+  const data = answer.body?.data as
+    | { data?: Record<string, unknown>; metadata?: { version?: number } }
+    | undefined;
   return { status: answer.status, data: data?.data ?? undefined, version: data?.metadata?.version };
 }
 
-export async function writeDoc(addr: string, root: string, user: string, data: Record<string, unknown>, cas?: number) {
+export async function writeDoc(
+  addr: string,
+  root: string,
+  user: string,
+  data: Record<string, unknown>,
+  cas?: number,
+) {
   const answer = await vaultApi(addr, root, "POST", documentPath(user), {
     data,
     ...(cas === undefined ? {} : { options: { cas } }),
   });
-  if (answer.status >= 300) throw new Error(`write ${user}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
+  if (answer.status >= 300)
+    throw new Error(`write ${user}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
   return answer;
 }

@@ -1,5 +1,5 @@
 // shell/claude-auth.fish in real fish, run as a real user: the same rules as the sh snippet.
-import { existsSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, rmSync } from "node:fs";
 import t from "tap";
 import { fish } from "../../src/shell/fish.js";
 import { addBlock } from "../../src/shell/rc-block.js";
@@ -148,6 +148,14 @@ if (requireRoot(gate(t)) && requireTools(t, ["fish", "setpriv"])) {
     }
     writeAsUser(user, ENV_FILE, `CLAUDE_CODE_OAUTH_TOKEN=${token}`);
     t.equal(source(`source $argv[1]; ${SHOW}`).stdout, `${token}\n`, "no final newline");
+  });
+
+  t.test("an env file not owned by the user is ignored", async (t) => {
+    // As if root had written it into the user's directory, readable: only the ownership check can refuse it.
+    chownSync(`${user.home}/${ENV_FILE}`, 0, 0);
+    chmodSync(`${user.home}/${ENV_FILE}`, 0o644);
+    t.teardown(() => rmSync(`${user.home}/${ENV_FILE}`, { force: true }));
+    t.equal(source(`source $argv[1]; ${SHOW}`).stdout, "<unset>\n");
   });
 
   t.test("an absent file, a missing directory or no HOME is silent", async (t) => {

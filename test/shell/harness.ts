@@ -64,6 +64,8 @@ export function loginEnv(
   );
 }
 
+const toolPaths = new Map<string, string>();
+
 /** Absolute path from the runner's PATH: the user's PATH (the spawn environment) may not hold it. */
 function tool(name: string): string {
   let found = toolPaths.get(name);
@@ -74,7 +76,6 @@ function tool(name: string): string {
   }
   return found;
 }
-const toolPaths = new Map<string, string>();
 
 function userArgv(user: TestUser, argv: string[]): string[] {
   return [tool("setpriv"), `--reuid=${user.uid}`, `--regid=${user.gid}`, "--init-groups", "--", ...argv];

@@ -1,5 +1,5 @@
 // shell/claude-auth.sh in the real shells it is written for (dash, bash, zsh, sh), run as a real user.
-import { chownSync, existsSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, rmSync } from "node:fs";
 import t from "tap";
 import { bash } from "../../src/shell/bash.js";
 import { addBlock } from "../../src/shell/rc-block.js";
@@ -192,7 +192,9 @@ if (requireRoot(gate(t)) && requireTools(t, ["dash", "bash", "zsh", "setpriv"]))
   });
 
   t.test("an env file not owned by the user is ignored", async (t) => {
-    chownSync(`${user.home}/${ENV_FILE}`, 0, 0); // as if root had written it into the user's directory
+    // As if root had written it into the user's directory, readable: only the ownership check can refuse it.
+    chownSync(`${user.home}/${ENV_FILE}`, 0, 0);
+    chmodSync(`${user.home}/${ENV_FILE}`, 0o644);
     t.teardown(() => rmSync(`${user.home}/${ENV_FILE}`, { force: true }));
     for (const shell of SHELLS) t.equal(source(shell, `. "$1"; ${SHOW}`).stdout, "<unset>\n", shell);
   });

@@ -59,22 +59,31 @@ t.test("a directory symlinked to a root-owned directory is refused; nothing land
   t.equal(readFileSync(target.file, "utf8"), "root data\n");
 });
 
-t.test("the env file symlinked to a root-owned file: the link is replaced, the target untouched", async (t) => {
-  if (!requireRoot(t)) return;
-  const user = createTestUser(t);
-  const target = rootOwnedTarget(t, "root data\n");
-  asUserShell(user, `mkdir -p -m 700 ~/.config/claude-auth-sync && ln -s ${target.file} ~/.config/claude-auth-sync/claude-oauth.env`);
-  new UserHome(user).write(DIR, "claude-oauth.env", "CLAUDE_CODE_OAUTH_TOKEN=x\n");
-  t.equal(readFileSync(target.file, "utf8"), "root data\n", "target unchanged");
-  const written = join(user.home, ".config/claude-auth-sync/claude-oauth.env");
-  t.notOk(lstatSync(written).isSymbolicLink(), "the link itself was replaced by a regular file");
-  t.equal(statSync(written).uid, user.uid);
-});
+t.test(
+  "the env file symlinked to a root-owned file: the link is replaced, the target untouched",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const user = createTestUser(t);
+    const target = rootOwnedTarget(t, "root data\n");
+    asUserShell(
+      user,
+      `mkdir -p -m 700 ~/.config/claude-auth-sync && ln -s ${target.file} ~/.config/claude-auth-sync/claude-oauth.env`,
+    );
+    new UserHome(user).write(DIR, "claude-oauth.env", "CLAUDE_CODE_OAUTH_TOKEN=x\n");
+    t.equal(readFileSync(target.file, "utf8"), "root data\n", "target unchanged");
+    const written = join(user.home, ".config/claude-auth-sync/claude-oauth.env");
+    t.notOk(lstatSync(written).isSymbolicLink(), "the link itself was replaced by a regular file");
+    t.equal(statSync(written).uid, user.uid);
+  },
+);
 
 t.test("a credentials file symlinked to a root-only secret is never read", async (t) => {
   if (!requireRoot(t)) return;
   const user = createTestUser(t);
-  const target = rootOwnedTarget(t, '{"claudeAiOauth":{"accessToken":"ROOT","refreshToken":"ROOT","expiresAt":1}}');
+  const target = rootOwnedTarget(
+    t,
+    '{"claudeAiOauth":{"accessToken":"ROOT","refreshToken":"ROOT","expiresAt":1}}',
+  );
   asUserShell(user, `mkdir -p ~/.claude && ln -s ${target.file} ~/.claude/.credentials.json`);
   t.throws(() => new UserHome(user).read([".claude"], ".credentials.json"), InvalidDataError);
 });
@@ -89,7 +98,11 @@ t.test("a hard link to a root-owned file is not written through", async (t) => {
   // filesystem or an old kernel might not.
   linkSync(target.file, join(user.home, ".claude/.credentials.json"));
   const home = new UserHome(user);
-  t.throws(() => home.read([".claude"], ".credentials.json"), InvalidDataError, "not the user's file: refused");
+  t.throws(
+    () => home.read([".claude"], ".credentials.json"),
+    InvalidDataError,
+    "not the user's file: refused",
+  );
   home.write([".claude"], ".credentials.json", "{}\n");
   t.equal(readFileSync(target.file, "utf8"), "root data\n", "target unchanged");
   t.equal(statSync(join(user.home, ".claude/.credentials.json")).uid, user.uid);

@@ -49,7 +49,12 @@ t.test("setup token: bad values are exit 6 naming setup_token, without echoing t
     ["x"],
   ];
   for (const value of bad) {
-    rejects(t, () => parseSetupToken(value), "setup_token", JSON.stringify(value)?.slice(0, 40) ?? String(value));
+    rejects(
+      t,
+      () => parseSetupToken(value),
+      "setup_token",
+      JSON.stringify(value)?.slice(0, 40) ?? String(value),
+    );
     try {
       parseSetupToken(value);
     } catch (error) {
@@ -99,13 +104,25 @@ t.test("credentials file: states", async (t) => {
   const good = { accessToken: "sk-ant-oat01-a", refreshToken: "sk-ant-ort01-r", expiresAt: 1 };
   t.equal(parseCredentialsFile(JSON.stringify({ claudeAiOauth: good })).kind, "valid");
   t.equal(
-    parseCredentialsFile(JSON.stringify({ claudeAiOauth: { accessToken: "", refreshToken: "", expiresAt: 0 } })).kind,
+    parseCredentialsFile(
+      JSON.stringify({ claudeAiOauth: { accessToken: "", refreshToken: "", expiresAt: 0 } }),
+    ).kind,
     "logged-out",
     "the stub seen in the wild",
   );
-  t.equal(parseCredentialsFile(JSON.stringify({ claudeAiOauth: { ...good, refreshToken: "" } })).kind, "logged-out");
+  t.equal(
+    parseCredentialsFile(JSON.stringify({ claudeAiOauth: { ...good, refreshToken: "" } })).kind,
+    "logged-out",
+  );
   t.equal(parseCredentialsFile(JSON.stringify({ mcpOAuth: {} })).kind, "logged-out", "no claudeAiOauth");
-  for (const text of ["", "{", "[]", "null", "42", JSON.stringify({ claudeAiOauth: { ...good, expiresAt: "soon" } })]) {
+  for (const text of [
+    "",
+    "{",
+    "[]",
+    "null",
+    "42",
+    JSON.stringify({ claudeAiOauth: { ...good, expiresAt: "soon" } }),
+  ]) {
     t.equal(parseCredentialsFile(text).kind, "unreadable", JSON.stringify(text).slice(0, 40));
   }
   t.equal(
@@ -116,8 +133,16 @@ t.test("credentials file: states", async (t) => {
 });
 
 t.test("credentials file: a restore keeps every other key", async (t) => {
-  const file = { mcpOAuth: { server: { token: "m" } }, claudeAiOauth: { accessToken: "", refreshToken: "", expiresAt: 0 } };
-  const credential = { accessToken: "sk-ant-oat01-a", refreshToken: "sk-ant-ort01-r", expiresAt: 5, scopes: ["s"] };
+  const file = {
+    mcpOAuth: { server: { token: "m" } },
+    claudeAiOauth: { accessToken: "", refreshToken: "", expiresAt: 0 },
+  };
+  const credential = {
+    accessToken: "sk-ant-oat01-a",
+    refreshToken: "sk-ant-ort01-r",
+    expiresAt: 5,
+    scopes: ["s"],
+  };
   const written = JSON.parse(withRotatingCredential(file, credential));
   t.same(written, { mcpOAuth: { server: { token: "m" } }, claudeAiOauth: credential });
 });
@@ -135,7 +160,12 @@ t.test("credentials file: property: any text parses to a state without throwing"
 t.test("user document: wrong types are exit 6 naming the field", async (t) => {
   const live = (data: Record<string, unknown>) => ({ version: 1, state: "live" as const, data });
   rejects(t, () => parseUserDocument(live({ setup_token: 123 })), "setup_token", "number token");
-  rejects(t, () => parseUserDocument(live({ setup_token: `${TOKEN}\n` })), "setup_token", "token with newline");
+  rejects(
+    t,
+    () => parseUserDocument(live({ setup_token: `${TOKEN}\n` })),
+    "setup_token",
+    "token with newline",
+  );
   rejects(t, () => parseUserDocument(live({ setup_token: "hunter2" })), "setup_token", "not a setup token");
   const broken = parseUserDocument(live({ claude_ai_oauth: "{" }));
   t.equal(broken.backup, undefined, "a malformed backup is not usable");
@@ -146,21 +176,40 @@ t.test("user document: wrong types are exit 6 naming the field", async (t) => {
 
 t.test("user document: property: arbitrary JSON data never crashes the parser", async () => {
   fc.assert(
-    fc.property(fc.dictionary(fc.constantFrom("setup_token", "claude_ai_oauth", "x", "claude_ai_oauth_host"), fc.jsonValue()), (data) => {
-      try {
-        parseUserDocument({ version: 1, state: "live", data });
-        return true;
-      } catch (error) {
-        return error instanceof InvalidDataError;
-      }
-    }),
+    fc.property(
+      fc.dictionary(
+        fc.constantFrom("setup_token", "claude_ai_oauth", "x", "claude_ai_oauth_host"),
+        fc.jsonValue(),
+      ),
+      (data) => {
+        try {
+          parseUserDocument({ version: 1, state: "live", data });
+          return true;
+        } catch (error) {
+          return error instanceof InvalidDataError;
+        }
+      },
+    ),
     { numRuns: 3000 },
   );
 });
 
 t.test("login names: valid ones pass, path tricks are refused", async (t) => {
-  for (const name of ["alice", "bob.smith", "svc_ci-1", "jdoe@corp.example"]) t.equal(parseLoginName(name), name);
-  for (const name of ["", "../root", "a/b", "..", "a..b", "%2e%2e", "alice bob", "alice\n", "-rf", "a".repeat(65), "$(id)"]) {
+  for (const name of ["alice", "bob.smith", "svc_ci-1", "jdoe@corp.example"])
+    t.equal(parseLoginName(name), name);
+  for (const name of [
+    "",
+    "../root",
+    "a/b",
+    "..",
+    "a..b",
+    "%2e%2e",
+    "alice bob",
+    "alice\n",
+    "-rf",
+    "a".repeat(65),
+    "$(id)",
+  ]) {
     rejects(t, () => parseLoginName(name, "PAM_USER"), "PAM_USER", JSON.stringify(name));
   }
 });
@@ -173,8 +222,18 @@ t.test("passwd lines from getent", async (t) => {
     home: "/home/alice",
   });
   rejects(t, () => parsePasswdLine("alice:x:1001", "alice"), /passwd entry/, "short line");
-  rejects(t, () => parsePasswdLine("alice:x:abc:1:A:/home/alice:/bin/sh", "alice"), /passwd entry/, "uid not a number");
-  rejects(t, () => parsePasswdLine("alice:x:1:1:A:relative:/bin/sh", "alice"), /passwd entry/, "relative home");
+  rejects(
+    t,
+    () => parsePasswdLine("alice:x:abc:1:A:/home/alice:/bin/sh", "alice"),
+    /passwd entry/,
+    "uid not a number",
+  );
+  rejects(
+    t,
+    () => parsePasswdLine("alice:x:1:1:A:relative:/bin/sh", "alice"),
+    /passwd entry/,
+    "relative home",
+  );
 });
 
 t.test("config: defaults and validation naming the key", async (t) => {
@@ -185,21 +244,67 @@ t.test("config: defaults and validation naming the key", async (t) => {
   t.equal(config.timeoutMs, 3000);
   t.equal(config.minUid, 1000);
   t.equal(config.pamStrict, false);
-  t.equal(parseConfig({ VAULT_ADDR: "http://127.0.0.1:8200" }, source).vaultAddr?.hostname, "127.0.0.1", "loopback http ok");
-  rejects(t, () => parseConfig({ VAULT_ADDR: "http://vault.example:8200" }, source), "VAULT_ADDR", "plain http off-host");
   t.equal(
-    parseConfig({ VAULT_ADDR: "http://vault.example:8200", CLAUDE_AUTH_SYNC_ALLOW_INSECURE_HTTP: "1" }, source).vaultAddr
-      ?.protocol,
+    parseConfig({ VAULT_ADDR: "http://127.0.0.1:8200" }, source).vaultAddr?.hostname,
+    "127.0.0.1",
+    "loopback http ok",
+  );
+  rejects(
+    t,
+    () => parseConfig({ VAULT_ADDR: "http://vault.example:8200" }, source),
+    "VAULT_ADDR",
+    "plain http off-host",
+  );
+  t.equal(
+    parseConfig(
+      { VAULT_ADDR: "http://vault.example:8200", CLAUDE_AUTH_SYNC_ALLOW_INSECURE_HTTP: "1" },
+      source,
+    ).vaultAddr?.protocol,
     "http:",
     "explicitly allowed",
   );
   rejects(t, () => parseConfig({ VAULT_ADDR: "ftp://x" }, source), "VAULT_ADDR", "wrong scheme");
   rejects(t, () => parseConfig({ VAULT_ADDR: "not a url" }, source), "VAULT_ADDR", "not a URL");
-  rejects(t, () => parseConfig({ CLAUDE_AUTH_SYNC_TIMEOUT_MS: "soon" }, source), "CLAUDE_AUTH_SYNC_TIMEOUT_MS", "timeout");
-  rejects(t, () => parseConfig({ CLAUDE_AUTH_SYNC_TIMEOUT_MS: "5" }, source), "CLAUDE_AUTH_SYNC_TIMEOUT_MS", "too small");
-  rejects(t, () => parseConfig({ CLAUDE_AUTH_SYNC_AUTH: "kerberos" }, source), "CLAUDE_AUTH_SYNC_AUTH", "auth");
-  rejects(t, () => parseConfig({ CLAUDE_AUTH_SYNC_PATH: "shared/doc" }, source), "CLAUDE_AUTH_SYNC_PATH", "no {user}");
-  rejects(t, () => parseConfig({ CLAUDE_AUTH_SYNC_PATH: "a/../{user}" }, source), "CLAUDE_AUTH_SYNC_PATH", "dot-dot");
-  rejects(t, () => parseConfig({ CLAUDE_AUTH_SYNC_PAM_STRICT: "maybe" }, source), "CLAUDE_AUTH_SYNC_PAM_STRICT", "bool");
-  rejects(t, () => parseConfig({ CLAUDE_AUTH_SYNC_METRICS_DIR: "rel" }, source), "CLAUDE_AUTH_SYNC_METRICS_DIR", "relative");
+  rejects(
+    t,
+    () => parseConfig({ CLAUDE_AUTH_SYNC_TIMEOUT_MS: "soon" }, source),
+    "CLAUDE_AUTH_SYNC_TIMEOUT_MS",
+    "timeout",
+  );
+  rejects(
+    t,
+    () => parseConfig({ CLAUDE_AUTH_SYNC_TIMEOUT_MS: "5" }, source),
+    "CLAUDE_AUTH_SYNC_TIMEOUT_MS",
+    "too small",
+  );
+  rejects(
+    t,
+    () => parseConfig({ CLAUDE_AUTH_SYNC_AUTH: "kerberos" }, source),
+    "CLAUDE_AUTH_SYNC_AUTH",
+    "auth",
+  );
+  rejects(
+    t,
+    () => parseConfig({ CLAUDE_AUTH_SYNC_PATH: "shared/doc" }, source),
+    "CLAUDE_AUTH_SYNC_PATH",
+    "no {user}",
+  );
+  rejects(
+    t,
+    () => parseConfig({ CLAUDE_AUTH_SYNC_PATH: "a/../{user}" }, source),
+    "CLAUDE_AUTH_SYNC_PATH",
+    "dot-dot",
+  );
+  rejects(
+    t,
+    () => parseConfig({ CLAUDE_AUTH_SYNC_PAM_STRICT: "maybe" }, source),
+    "CLAUDE_AUTH_SYNC_PAM_STRICT",
+    "bool",
+  );
+  rejects(
+    t,
+    () => parseConfig({ CLAUDE_AUTH_SYNC_METRICS_DIR: "rel" }, source),
+    "CLAUDE_AUTH_SYNC_METRICS_DIR",
+    "relative",
+  );
 });

@@ -12,7 +12,11 @@ const policy = { restoreMarginMs: 5 * 60_000 };
 const SETUP = `sk-ant-oat01-${"A".repeat(40)}`;
 const OTHER_SETUP = `sk-ant-oat01-${"B".repeat(40)}`;
 
-function credential(name: string, expiresAt: number, refreshToken = `sk-ant-ort01-${name}`): RotatingCredential {
+function credential(
+  name: string,
+  expiresAt: number,
+  refreshToken = `sk-ant-ort01-${name}`,
+): RotatingCredential {
   return {
     accessToken: `sk-ant-oat01-${name}`,
     refreshToken,
@@ -28,17 +32,29 @@ function doc(data: Record<string, unknown> | null, state: KvDocument["state"] = 
 }
 
 function backedUp(c: RotatingCredential, extra: Record<string, unknown> = {}) {
-  return { claude_ai_oauth: JSON.stringify(c), claude_ai_oauth_backed_up_at: "2026-11-30T08:00:00Z", ...extra };
+  return {
+    claude_ai_oauth: JSON.stringify(c),
+    claude_ai_oauth_backed_up_at: "2026-11-30T08:00:00Z",
+    ...extra,
+  };
 }
 
 function local(credentials: CredentialsFileState, envFile: EnvFileState = { kind: "absent" }): LocalState {
   return { envFile, credentials };
 }
 
-const valid = (c: RotatingCredential): CredentialsFileState => ({ kind: "valid", file: { claudeAiOauth: c }, credential: c });
-const STUB = parseCredentialsFile(JSON.stringify({ claudeAiOauth: { accessToken: "", refreshToken: "", expiresAt: 0 } }));
+const valid = (c: RotatingCredential): CredentialsFileState => ({
+  kind: "valid",
+  file: { claudeAiOauth: c },
+  credential: c,
+});
+const STUB = parseCredentialsFile(
+  JSON.stringify({ claudeAiOauth: { accessToken: "", refreshToken: "", expiresAt: 0 } }),
+);
 const EMPTY_REFRESH = parseCredentialsFile(
-  JSON.stringify({ claudeAiOauth: { accessToken: "sk-ant-oat01-x", refreshToken: "", expiresAt: NOW + HOUR } }),
+  JSON.stringify({
+    claudeAiOauth: { accessToken: "sk-ant-oat01-x", refreshToken: "", expiresAt: NOW + HOUR },
+  }),
 );
 const UNREADABLE: CredentialsFileState = { kind: "unreadable", reason: "not valid JSON" };
 
@@ -277,13 +293,19 @@ for (const row of rows) {
 
 t.test("a restore keeps the stub file's other keys and writes the backup's credential", async (t) => {
   const stubWithMcp = parseCredentialsFile(
-    JSON.stringify({ claudeAiOauth: { accessToken: "", refreshToken: "", expiresAt: 0 }, mcpOAuth: { a: 1 } }),
+    JSON.stringify({
+      claudeAiOauth: { accessToken: "", refreshToken: "", expiresAt: 0 },
+      mcpOAuth: { a: 1 },
+    }),
   );
   const result = plan(doc(backedUp(fresh)), local(stubWithMcp), NOW, policy);
   const action = result.actions[0];
   t.equal(action?.kind, "restore-credential");
   if (action?.kind !== "restore-credential") return;
-  t.same(action.keep, { claudeAiOauth: { accessToken: "", refreshToken: "", expiresAt: 0 }, mcpOAuth: { a: 1 } });
+  t.same(action.keep, {
+    claudeAiOauth: { accessToken: "", refreshToken: "", expiresAt: 0 },
+    mcpOAuth: { a: 1 },
+  });
   t.same(action.credential, fresh);
   t.equal(action.setAside, false);
   t.equal(result.credentialExpiresAt, fresh.expiresAt);

@@ -50,7 +50,10 @@ export interface TokenEntry {
   entityId: string;
 }
 
-export type TokenLookup = { status: "valid"; entry: TokenEntry } | { status: "missing" } | { status: "invalid" };
+export type TokenLookup =
+  | { status: "valid"; entry: TokenEntry }
+  | { status: "missing" }
+  | { status: "invalid" };
 
 export class TokenStore {
   private readonly byId = new Map<string, TokenEntry>();
@@ -65,6 +68,8 @@ export class TokenStore {
     meta?: Record<string, string> | null;
     displayName: string;
     ttl: number;
+    /** The auth method's max TTL (e.g. a role's token_max_ttl); 0 = the system max. */
+    maxTtl?: number;
     explicitMaxTtl?: number;
     renewable: boolean;
     numUses?: number;
@@ -74,7 +79,11 @@ export class TokenStore {
     const now = this.now();
     const isRoot = spec.policies.includes("root");
     const explicitMax = spec.explicitMaxTtl ?? 0;
-    const maxTtl = isRoot && spec.ttl === 0 ? 0 : explicitMax > 0 ? explicitMax : defaultLeaseTtlSeconds;
+    let maxTtl =
+      spec.maxTtl && spec.maxTtl > 0 ? Math.min(spec.maxTtl, defaultLeaseTtlSeconds) : defaultLeaseTtlSeconds;
+    if (explicitMax > 0) maxTtl = Math.min(maxTtl, explicitMax);
+    // A root token created without a TTL never expires.
+    if (isRoot && spec.ttl === 0 && explicitMax === 0) maxTtl = 0;
     const ttl = maxTtl > 0 ? Math.min(spec.ttl > 0 ? spec.ttl : maxTtl, maxTtl) : spec.ttl;
     const entry: TokenEntry = {
       id: spec.id ?? `hvs.${randomBase62(24)}`,
@@ -135,7 +144,8 @@ export class TokenStore {
     if (!entry.renewable) throw new VaultError(400, "lease is not renewable");
     const now = this.now();
     let ttl = incrementSeconds && incrementSeconds > 0 ? incrementSeconds : entry.creationTtl;
-    if (entry.maxExpireMs !== null) ttl = Math.min(ttl, Math.max(0, Math.floor((entry.maxExpireMs - now) / 1000)));
+    if (entry.maxExpireMs !== null)
+      ttl = Math.min(ttl, Math.max(0, Math.floor((entry.maxExpireMs - now) / 1000)));
     entry.ttl = ttl;
     entry.expireMs = now + ttl * 1000;
   }
@@ -213,7 +223,12 @@ export class IdentityStore {
   readonly entities = new Map<string, Entity>();
 
   /** The entity behind a login: found by (mount accessor, alias name), created on first login. */
-  forLogin(mount: AuthMount, aliasName: string, metadata: Record<string, string> | null, now: number): Entity {
+  forLogin(
+    mount: AuthMount,
+    aliasName: string,
+    metadata: Record<string, string> | null,
+    now: number,
+  ): Entity {
     for (const entity of this.entities.values()) {
       const alias = entity.aliases.find((a) => a.mountAccessor === mount.accessor && a.name === aliasName);
       if (alias) {
@@ -250,7 +265,12 @@ export class IdentityStore {
         id: entity.id,
         name: entity.name,
         metadata: entity.metadata,
-        aliases: entity.aliases.map((a) => ({ id: a.id, name: a.name, mountAccessor: a.mountAccessor, metadata: a.metadata })),
+        aliases: entity.aliases.map((a) => ({
+          id: a.id,
+          name: a.name,
+          mountAccessor: a.mountAccessor,
+          metadata: a.metadata,
+        })),
       },
     };
   }
@@ -331,7 +351,10 @@ interface AppRole {
   secretIdTtl: number;
   secretIdNumUses: number;
   token: TokenSettings;
-  secretIds: Map<string, { accessor: string; expireMs: number | null; usesLeft: number; metadata: JsonObject | null }>;
+  secretIds: Map<
+    string,
+    { accessor: string; expireMs: number | null; usesLeft: number; metadata: JsonObject | null }
+  >;
 }
 interface PasswordUser {
   name: string;
@@ -434,7 +457,8 @@ function appRoleRoute(mount: AuthMount, sub: string): AuthRoute | undefined {
         };
       },
     };
-  if (sub === "role" || sub === "role/") return { operations: ["list"], handle: () => listKeys(mount.roles.keys()) };
+  if (sub === "role" || sub === "role/")
+    return { operations: ["list"], handle: () => listKeys(mount.roles.keys()) };
   const m = /^role\/([^/]+)(?:\/(role-id|secret-id))?\/?$/.exec(sub);
   if (!m) return undefined;
   const name = (m[1] ?? "").toLowerCase();
@@ -473,7 +497,12 @@ function appRoleRoute(mount: AuthMount, sub: string): AuthRoute | undefined {
           usesLeft: numUses,
           metadata: isObject(r.data?.metadata) ? r.data.metadata : null,
         });
-        return respond({ secret_id: secretId, secret_id_accessor: accessor, secret_id_ttl: ttl, secret_id_num_uses: numUses });
+        return respond({
+          secret_id: secretId,
+          secret_id_accessor: accessor,
+          secret_id_ttl: ttl,
+          secret_id_num_uses: numUses,
+        });
       },
     };
   return {
@@ -544,7 +573,9 @@ function passwordRoute(mount: AuthMount, sub: string): AuthRoute | undefined {
           settings = user.token;
         }
         const groupPolicies = groups.flatMap((g) => mount.groups.get(g.toLowerCase()) ?? []);
-        const configPolicies = isLdap ? normalizePolicyNames(stringList(mount.ldapConfig.token_policies) ?? []) : [];
+        const configPolicies = isLdap
+          ? normalizePolicyNames(stringList(mount.ldapConfig.token_policies) ?? [])
+          : [];
         const meta = { username };
         return {
           aliasName: username,
@@ -583,7 +614,8 @@ function passwordRoute(mount: AuthMount, sub: string): AuthRoute | undefined {
       },
     };
   }
-  if (sub === "users" || sub === "users/") return { operations: ["list"], handle: () => listKeys(mount.users.keys()) };
+  if (sub === "users" || sub === "users/")
+    return { operations: ["list"], handle: () => listKeys(mount.users.keys()) };
   const user = /^users\/([^/]+?)(\/password|\/policies)?$/.exec(sub);
   if (!user) return undefined;
   const name = (user[1] ?? "").toLowerCase();
@@ -611,13 +643,18 @@ function passwordRoute(mount: AuthMount, sub: string): AuthRoute | undefined {
       if (r.operation === "read") {
         const found = mount.users.get(name);
         if (!found) return nil;
-        return respond({ ...describeTokenSettings(found.token), ...(isLdap ? { groups: found.groups.join(",") } : {}) });
+        return respond({
+          ...describeTokenSettings(found.token),
+          ...(isLdap ? { groups: found.groups.join(",") } : {}),
+        });
       }
       const d = r.data ?? {};
       const previous = mount.users.get(name);
       // LDAP users have no password field: the directory holds it.
-      const password = !isLdap && typeof d.password === "string" && d.password !== "" ? d.password : previous?.password;
-      if (!isLdap && r.operation === "create" && password === undefined) throw new VaultError(400, "missing password");
+      const password =
+        !isLdap && typeof d.password === "string" && d.password !== "" ? d.password : previous?.password;
+      if (!isLdap && r.operation === "create" && password === undefined)
+        throw new VaultError(400, "missing password");
       mount.users.set(name, {
         name,
         password,

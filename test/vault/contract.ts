@@ -20,7 +20,11 @@ const rfc3339Nano = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 interface Fixture {
   id: string;
   root: string;
-  call(method: string, path: string, options?: { token?: string | null; body?: unknown; headers?: Record<string, string> }): Promise<VaultReply>;
+  call(
+    method: string,
+    path: string,
+    options?: { token?: string | null; body?: unknown; headers?: Record<string, string> },
+  ): Promise<VaultReply>;
   /** A fresh KV v2 mount, removed at teardown. */
   kvMount(): Promise<string>;
   policy(name: string, text: string): Promise<void>;
@@ -61,7 +65,10 @@ async function fixture(t: Test, connect: () => Promise<VaultConnection>): Promis
     cleanup: (fn) => cleanups.push(fn),
     kvMount: async () => {
       const mount = `kv-${id}-${mounts++}`;
-      await expectOk(call("POST", `sys/mounts/${mount}`, { body: { type: "kv", options: { version: "2" } } }), "mount");
+      await expectOk(
+        call("POST", `sys/mounts/${mount}`, { body: { type: "kv", options: { version: "2" } } }),
+        "mount",
+      );
       cleanups.push(() => call("DELETE", `sys/mounts/${mount}`));
       return mount;
     },
@@ -70,7 +77,10 @@ async function fixture(t: Test, connect: () => Promise<VaultConnection>): Promis
       cleanups.push(() => call("DELETE", `sys/policies/acl/${name}`));
     },
     tokenWith: async (policies, extra = {}) => {
-      const r = await expectOk(call("POST", "auth/token/create", { body: { policies, ttl: "1h", ...extra } }), "token");
+      const r = await expectOk(
+        call("POST", "auth/token/create", { body: { policies, ttl: "1h", ...extra } }),
+        "token",
+      );
       return String(field(r.json, "auth", "client_token"));
     },
     enableAuth: async (type) => {
@@ -124,7 +134,9 @@ export function vaultContract(t: TapLike, connect: () => Promise<VaultConnection
 
   test("a plain KV v2 write replaces the whole document: sibling keys vanish", async (f, t) => {
     const m = await f.kvMount();
-    await f.call("POST", `${m}/data/user`, { body: { data: { setup_token: "a", vaultwarden_key: "keep me" } } });
+    await f.call("POST", `${m}/data/user`, {
+      body: { data: { setup_token: "a", vaultwarden_key: "keep me" } },
+    });
     const second = await f.call("POST", `${m}/data/user`, { body: { data: { setup_token: "b" } } });
     t.equal(field(second.json, "data", "version"), 2);
     const read = await f.call("GET", `${m}/data/user`);
@@ -152,7 +164,10 @@ export function vaultContract(t: TapLike, connect: () => Promise<VaultConnection
     const bare = await f.call("POST", `${m}/data/doc`, { body: { data: { v: 1 } } });
     t.equal(bare.status, 400);
     t.same(field(bare.json, "errors"), ["check-and-set parameter required for this call"]);
-    t.equal((await f.call("POST", `${m}/data/doc`, { body: { data: { v: 1 }, options: { cas: 0 } } })).status, 200);
+    t.equal(
+      (await f.call("POST", `${m}/data/doc`, { body: { data: { v: 1 }, options: { cas: 0 } } })).status,
+      200,
+    );
 
     const other = await f.kvMount();
     await f.call("POST", `${other}/metadata/locked`, { body: { cas_required: true } });
@@ -207,7 +222,9 @@ export function vaultContract(t: TapLike, connect: () => Promise<VaultConnection
   test("metadata describes the versions and custom_metadata, which data reads carry too", async (f, t) => {
     const m = await f.kvMount();
     await f.call("POST", `${m}/data/doc`, { body: { data: { v: 1 } } });
-    const set = await f.call("POST", `${m}/metadata/doc`, { body: { custom_metadata: { owner: "alice" }, max_versions: 5 } });
+    const set = await f.call("POST", `${m}/metadata/doc`, {
+      body: { custom_metadata: { owner: "alice" }, max_versions: 5 },
+    });
     t.equal(set.status, 204);
     const meta = await f.call("GET", `${m}/metadata/doc`);
     t.equal(meta.status, 200);
@@ -239,7 +256,8 @@ export function vaultContract(t: TapLike, connect: () => Promise<VaultConnection
 
   test("LIST on metadata names children, folders with a trailing slash, by LIST or GET ?list=true", async (f, t) => {
     const m = await f.kvMount();
-    for (const p of ["team/a/x", "team/b", "other"]) await f.call("POST", `${m}/data/${p}`, { body: { data: { p } } });
+    for (const p of ["team/a/x", "team/b", "other"])
+      await f.call("POST", `${m}/data/${p}`, { body: { data: { p } } });
     const listed = await f.call("LIST", `${m}/metadata/team`);
     t.equal(listed.status, 200);
     t.same(field(listed.json, "data", "keys"), ["a/", "b"]);
@@ -257,7 +275,10 @@ export function vaultContract(t: TapLike, connect: () => Promise<VaultConnection
     const read = await f.call("GET", `${m}/data/doc`);
     t.equal(read.status, 404);
     t.same(read.json, { errors: [] });
-    t.equal((await f.call("POST", `${m}/data/doc`, { body: { data: { v: 1 }, options: { cas: 0 } } })).status, 200);
+    t.equal(
+      (await f.call("POST", `${m}/data/doc`, { body: { data: { v: 1 }, options: { cas: 0 } } })).status,
+      200,
+    );
   });
 
   test("PATCH is a JSON merge patch that keeps siblings, and only with application/merge-patch+json", async (f, t) => {
@@ -270,15 +291,28 @@ export function vaultContract(t: TapLike, connect: () => Promise<VaultConnection
     });
     t.equal(patched.status, 200);
     t.equal(field(patched.json, "data", "version"), 2);
-    t.same(field((await f.call("GET", `${m}/data/doc`)).json, "data", "data"), { a: 2, nested: { d: 2 }, keep: "x" });
+    t.same(field((await f.call("GET", `${m}/data/doc`)).json, "data", "data"), {
+      a: 2,
+      nested: { d: 2 },
+      keep: "x",
+    });
     const wrongType = await f.call("PATCH", `${m}/data/doc`, { body: { data: { a: 3 } } });
     t.equal(wrongType.status, 415);
-    const absent = await f.call("PATCH", `${m}/data/absent`, { body: { data: { a: 1 } }, headers: mergePatch });
+    const absent = await f.call("PATCH", `${m}/data/absent`, {
+      body: { data: { a: 1 } },
+      headers: mergePatch,
+    });
     t.equal(absent.status, 404);
-    const stale = await f.call("PATCH", `${m}/data/doc`, { body: { data: { a: 3 }, options: { cas: 1 } }, headers: mergePatch });
+    const stale = await f.call("PATCH", `${m}/data/doc`, {
+      body: { data: { a: 3 }, options: { cas: 1 } },
+      headers: mergePatch,
+    });
     t.equal(stale.status, 400);
     await f.call("DELETE", `${m}/data/doc`);
-    const overDeleted = await f.call("PATCH", `${m}/data/doc`, { body: { data: { a: 4 } }, headers: mergePatch });
+    const overDeleted = await f.call("PATCH", `${m}/data/doc`, {
+      body: { data: { a: 4 } },
+      headers: mergePatch,
+    });
     t.equal(overDeleted.status, 404, "a deleted latest version cannot be patched");
   });
 
@@ -289,42 +323,73 @@ export function vaultContract(t: TapLike, connect: () => Promise<VaultConnection
     const creator = await f.tokenWith([`create-${f.id}`]);
     const updater = await f.tokenWith([`update-${f.id}`]);
 
-    t.equal((await f.call("POST", `${m}/data/one`, { token: creator, body: { data: { v: 1 } } })).status, 200);
+    t.equal(
+      (await f.call("POST", `${m}/data/one`, { token: creator, body: { data: { v: 1 } } })).status,
+      200,
+    );
     const overwrite = await f.call("POST", `${m}/data/one`, { token: creator, body: { data: { v: 2 } } });
     t.equal(overwrite.status, 403, "create does not cover writing over an existing key");
     const fresh = await f.call("POST", `${m}/data/two`, { token: updater, body: { data: { v: 1 } } });
     t.equal(fresh.status, 403, "update does not cover creating a key");
-    t.equal((await f.call("POST", `${m}/data/one`, { token: updater, body: { data: { v: 2 } } })).status, 200);
+    t.equal(
+      (await f.call("POST", `${m}/data/one`, { token: updater, body: { data: { v: 2 } } })).status,
+      200,
+    );
 
     await f.call("POST", `${m}/metadata/three`, { body: { custom_metadata: { owner: "x" } } });
-    const overMetadata = await f.call("POST", `${m}/data/three`, { token: updater, body: { data: { v: 1 } } });
+    const overMetadata = await f.call("POST", `${m}/data/three`, {
+      token: updater,
+      body: { data: { v: 1 } },
+    });
     t.equal(overMetadata.status, 200, "a key whose metadata exists counts as existing");
-    const creatorOverMetadata = await f.call("POST", `${m}/data/three`, { token: creator, body: { data: { v: 1 } } });
+    const creatorOverMetadata = await f.call("POST", `${m}/data/three`, {
+      token: creator,
+      body: { data: { v: 1 } },
+    });
     t.equal(creatorOverMetadata.status, 403);
 
     await f.call("DELETE", `${m}/data/one`);
-    const overDeleted = await f.call("POST", `${m}/data/one`, { token: creator, body: { data: { v: 3 }, options: { cas: 2 } } });
+    const overDeleted = await f.call("POST", `${m}/data/one`, {
+      token: creator,
+      body: { data: { v: 3 }, options: { cas: 2 } },
+    });
     t.equal(overDeleted.status, 403, "a soft-deleted key still exists: writing over it needs update");
   });
 
   test("PATCH needs the patch capability; read-merge-write with cas needs only read and update", async (f, t) => {
     const m = await f.kvMount();
-    await f.call("POST", `${m}/data/doc`, { body: { data: { setup_token: "old", vaultwarden_key: "keep" } } });
+    await f.call("POST", `${m}/data/doc`, {
+      body: { data: { setup_token: "old", vaultwarden_key: "keep" } },
+    });
     await f.policy(`rw-${f.id}`, `path "${m}/data/*" { capabilities = ["create", "read", "update"] }`);
     await f.policy(`patch-${f.id}`, `path "${m}/data/*" { capabilities = ["read", "patch"] }`);
     const rw = await f.tokenWith([`rw-${f.id}`]);
     const patcher = await f.tokenWith([`patch-${f.id}`]);
     const mergePatch = { "Content-Type": "application/merge-patch+json" };
 
-    const denied = await f.call("PATCH", `${m}/data/doc`, { token: rw, body: { data: { setup_token: "new" } }, headers: mergePatch });
+    const denied = await f.call("PATCH", `${m}/data/doc`, {
+      token: rw,
+      body: { data: { setup_token: "new" } },
+      headers: mergePatch,
+    });
     t.equal(denied.status, 403);
     const read = await f.call("GET", `${m}/data/doc`, { token: rw });
     const version = field(read.json, "data", "metadata", "version");
     const merged = { ...(field(read.json, "data", "data") as object), setup_token: "new" };
-    const written = await f.call("POST", `${m}/data/doc`, { token: rw, body: { data: merged, options: { cas: version } } });
+    const written = await f.call("POST", `${m}/data/doc`, {
+      token: rw,
+      body: { data: merged, options: { cas: version } },
+    });
     t.equal(written.status, 200);
-    t.same(field((await f.call("GET", `${m}/data/doc`)).json, "data", "data"), { setup_token: "new", vaultwarden_key: "keep" });
-    const allowed = await f.call("PATCH", `${m}/data/doc`, { token: patcher, body: { data: { setup_token: "p" } }, headers: mergePatch });
+    t.same(field((await f.call("GET", `${m}/data/doc`)).json, "data", "data"), {
+      setup_token: "new",
+      vaultwarden_key: "keep",
+    });
+    const allowed = await f.call("PATCH", `${m}/data/doc`, {
+      token: patcher,
+      body: { data: { setup_token: "p" } },
+      headers: mergePatch,
+    });
     t.equal(allowed.status, 200);
   });
 
@@ -356,7 +421,9 @@ export function vaultContract(t: TapLike, connect: () => Promise<VaultConnection
     t.match(read.json, { data: { name, policy: text } });
     const list = await f.call("LIST", "sys/policies/acl");
     t.ok((field(list.json, "data", "keys") as string[]).includes(name));
-    const broken = await f.call("PUT", `sys/policies/acl/broken-${f.id}`, { body: { policy: 'path "x" { capabilities = ' } });
+    const broken = await f.call("PUT", `sys/policies/acl/broken-${f.id}`, {
+      body: { policy: 'path "x" { capabilities = ' },
+    });
     t.equal(broken.status, 400);
     t.equal((await f.call("DELETE", `sys/policies/acl/${name}`)).status, 204);
     t.equal((await f.call("GET", `sys/policies/acl/${name}`)).status, 404);
@@ -371,7 +438,10 @@ export function vaultContract(t: TapLike, connect: () => Promise<VaultConnection
     t.same(field(one.json, "data", "capabilities"), ["create", "read", "update"]);
     t.same(field(one.json, "data", `${p}/data/x`), ["create", "read", "update"]);
     t.same(field(one.json, "capabilities"), ["create", "read", "update"], "also at the top level");
-    const two = await f.call("POST", "sys/capabilities-self", { token, body: { paths: [`${p}/data/x`, `${p}/metadata/x`] } });
+    const two = await f.call("POST", "sys/capabilities-self", {
+      token,
+      body: { paths: [`${p}/data/x`, `${p}/metadata/x`] },
+    });
     t.same(field(two.json, "data", `${p}/metadata/x`), ["deny"]);
     t.equal(field(two.json, "data", "capabilities"), undefined);
     const root = await f.call("POST", "sys/capabilities-self", { body: { paths: ["anything/at/all"] } });
@@ -405,7 +475,10 @@ export function vaultContract(t: TapLike, connect: () => Promise<VaultConnection
       [`${p}/shared`]: ["deny"],
       [`${p}/union`]: ["list", "read"],
     };
-    const r = await f.call("POST", "sys/capabilities-self", { token, body: { paths: Object.keys(expected) } });
+    const r = await f.call("POST", "sys/capabilities-self", {
+      token,
+      body: { paths: Object.keys(expected) },
+    });
     for (const [path, caps] of Object.entries(expected)) t.same(field(r.json, "data", path), caps, path);
   });
 
@@ -414,14 +487,30 @@ export function vaultContract(t: TapLike, connect: () => Promise<VaultConnection
     const { path, accessor } = await f.enableAuth("userpass");
     t.match(accessor, /^auth_userpass_[0-9a-f]{8}$/);
     const pol = `self-${f.id}`;
-    await f.policy(pol, `path "${m}/data/users/{{identity.entity.aliases.${accessor}.name}}" { capabilities = ["create", "read", "update"] }`);
+    await f.policy(
+      pol,
+      `path "${m}/data/users/{{identity.entity.aliases.${accessor}.name}}" { capabilities = ["create", "read", "update"] }`,
+    );
     for (const user of ["alice", "bob"])
-      await f.call("POST", `auth/${path}/users/${user}`, { body: { password: `${user}-pw`, token_policies: [pol] } });
-    const bad = await f.call("POST", `auth/${path}/login/alice`, { token: null, body: { password: "wrong" } });
+      await f.call("POST", `auth/${path}/users/${user}`, {
+        body: { password: `${user}-pw`, token_policies: [pol] },
+      });
+    const bad = await f.call("POST", `auth/${path}/login/alice`, {
+      token: null,
+      body: { password: "wrong" },
+    });
     t.equal(bad.status, 400);
-    const login = await f.call("POST", `auth/${path}/login/alice`, { token: null, body: { password: "alice-pw" } });
+    const login = await f.call("POST", `auth/${path}/login/alice`, {
+      token: null,
+      body: { password: "alice-pw" },
+    });
     t.equal(login.status, 200);
-    t.match(field(login.json, "auth"), { policies: ["default", pol].sort(), token_policies: ["default", pol].sort(), renewable: true, metadata: { username: "alice" } });
+    t.match(field(login.json, "auth"), {
+      policies: ["default", pol].sort(),
+      token_policies: ["default", pol].sort(),
+      renewable: true,
+      metadata: { username: "alice" },
+    });
     const token = String(field(login.json, "auth", "client_token"));
     const entityId = String(field(login.json, "auth", "entity_id"));
     t.not(entityId, "");
@@ -437,28 +526,47 @@ export function vaultContract(t: TapLike, connect: () => Promise<VaultConnection
     const { path } = await f.enableAuth("approle");
     const pol = `approle-${f.id}`;
     await f.policy(pol, `path "${m}/data/*" { capabilities = ["read"] }`);
-    t.equal((await f.call("POST", `auth/${path}/role/host`, { body: { token_policies: [pol], token_ttl: "1h" } })).status, 204);
-    const roleId = String(field((await f.call("GET", `auth/${path}/role/host/role-id`)).json, "data", "role_id"));
+    t.equal(
+      (await f.call("POST", `auth/${path}/role/host`, { body: { token_policies: [pol], token_ttl: "1h" } }))
+        .status,
+      204,
+    );
+    const roleId = String(
+      field((await f.call("GET", `auth/${path}/role/host/role-id`)).json, "data", "role_id"),
+    );
     const secret = await f.call("POST", `auth/${path}/role/host/secret-id`, { body: {} });
     const secretId = String(field(secret.json, "data", "secret_id"));
     t.match(field(secret.json, "data"), { secret_id: String, secret_id_accessor: String });
-    const wrong = await f.call("POST", `auth/${path}/login`, { token: null, body: { role_id: roleId, secret_id: "nope" } });
+    const wrong = await f.call("POST", `auth/${path}/login`, {
+      token: null,
+      body: { role_id: roleId, secret_id: "nope" },
+    });
     t.equal(wrong.status, 400);
     t.match(errorsOf(wrong), /invalid (role or )?secret id/i);
-    const login = await f.call("POST", `auth/${path}/login`, { token: null, body: { role_id: roleId, secret_id: secretId } });
+    const login = await f.call("POST", `auth/${path}/login`, {
+      token: null,
+      body: { role_id: roleId, secret_id: secretId },
+    });
     t.equal(login.status, 200);
-    t.match(field(login.json, "auth"), { policies: ["default", pol].sort(), lease_duration: 3600, renewable: true, metadata: { role_name: "host" } });
+    t.match(field(login.json, "auth"), {
+      policies: ["default", pol].sort(),
+      lease_duration: 3600,
+      renewable: true,
+      metadata: { role_name: "host" },
+    });
     const token = String(field(login.json, "auth", "client_token"));
     await f.call("POST", `${m}/data/doc`, { body: { data: { v: 1 } } });
     t.equal((await f.call("GET", `${m}/data/doc`, { token })).status, 200);
   });
 
   test("token lifecycle: lookup-self, renew-self with an increment, revoke-self", async (f, t) => {
-    const token = await f.tokenWith([], { display_name: "lifecycle", meta: { purpose: "test" } });
+    const pol = `life-${f.id}`;
+    await f.policy(pol, `path "life/*" { capabilities = ["read"] }`);
+    const token = await f.tokenWith([pol], { display_name: "lifecycle", meta: { purpose: "test" } });
     const self = await f.call("GET", "auth/token/lookup-self", { token });
     t.equal(self.status, 200);
     t.match(field(self.json, "data"), {
-      policies: ["default"],
+      policies: ["default", pol].sort(),
       renewable: true,
       display_name: "token-lifecycle",
       meta: { purpose: "test" },
@@ -474,20 +582,33 @@ export function vaultContract(t: TapLike, connect: () => Promise<VaultConnection
     t.equal((await f.call("POST", "auth/token/revoke-self", { token })).status, 204);
     const after = await f.call("GET", "auth/token/lookup-self", { token });
     t.equal(after.status, 403);
-    const fixed = await f.tokenWith([], { renewable: false });
+    const fixed = await f.tokenWith([pol], { renewable: false });
     t.equal((await f.call("POST", "auth/token/renew-self", { token: fixed, body: {} })).status, 400);
   });
 
-  test("a child token's policies must be a subset of its parent's", async (f, t) => {
+  test("a child token inherits its parent's policies unless given a subset of them", async (f, t) => {
     await f.policy(`parent-${f.id}`, `path "a/*" { capabilities = ["read"] }`);
     await f.policy(`other-${f.id}`, `path "b/*" { capabilities = ["read"] }`);
     await f.policy(`creator-${f.id}`, `path "auth/token/create" { capabilities = ["update"] }`);
     const parent = await f.tokenWith([`parent-${f.id}`, `creator-${f.id}`]);
-    const escalate = await f.call("POST", "auth/token/create", { token: parent, body: { policies: [`other-${f.id}`] } });
+    const escalate = await f.call("POST", "auth/token/create", {
+      token: parent,
+      body: { policies: [`other-${f.id}`] },
+    });
     t.equal(escalate.status, 400);
-    const subset = await f.call("POST", "auth/token/create", { token: parent, body: { policies: [`parent-${f.id}`] } });
+    const subset = await f.call("POST", "auth/token/create", {
+      token: parent,
+      body: { policies: [`parent-${f.id}`] },
+    });
     t.equal(subset.status, 200);
     t.same(field(subset.json, "auth", "policies"), ["default", `parent-${f.id}`].sort());
+    const inherited = await f.call("POST", "auth/token/create", { token: parent, body: { ttl: "1h" } });
+    t.same(
+      field(inherited.json, "auth", "policies"),
+      ["default", `creator-${f.id}`, `parent-${f.id}`].sort(),
+    );
+    const fromRoot = await f.call("POST", "auth/token/create", { body: { ttl: "1h" } });
+    t.same(field(fromRoot.json, "auth", "policies"), ["root"], "root begets root");
   });
 
   test("sys/mounts lists a new KV v2 mount and refuses the same path twice", async (f, t) => {
@@ -495,7 +616,9 @@ export function vaultContract(t: TapLike, connect: () => Promise<VaultConnection
     const list = await f.call("GET", "sys/mounts");
     t.match(field(list.json, "data", `${m}/`), { type: "kv", options: { version: "2" } });
     t.match(String(field(list.json, "data", `${m}/`, "accessor")), /^kv_[0-9a-f]{8}$/);
-    const twice = await f.call("POST", `sys/mounts/${m}`, { body: { type: "kv", options: { version: "2" } } });
+    const twice = await f.call("POST", `sys/mounts/${m}`, {
+      body: { type: "kv", options: { version: "2" } },
+    });
     t.equal(twice.status, 400);
     t.match(errorsOf(twice), /path is already in use/);
   });

@@ -14,7 +14,7 @@ import {
   TokenStore,
 } from "./auth.js";
 import { type EngineRequest, KvV1Engine, KvV2Engine, type Route, type SecretsEngine } from "./kv.js";
-import { Acl, type Policy, PolicyParseError, parsePolicy } from "./policy.js";
+import { Acl, defaultPolicyText, type Policy, PolicyParseError, parsePolicy } from "./policy.js";
 import {
   asBool,
   asInt,
@@ -94,87 +94,6 @@ interface CoreRoute {
   injectTopLevel?: boolean;
 }
 
-// Vault's built-in default policy (vault/policy_store.go), attached to every non-root token.
-const defaultPolicyText = `# Allow tokens to look up their own properties
-path "auth/token/lookup-self" {
-    capabilities = ["read"]
-}
-
-# Allow tokens to renew themselves
-path "auth/token/renew-self" {
-    capabilities = ["update"]
-}
-
-# Allow tokens to revoke themselves
-path "auth/token/revoke-self" {
-    capabilities = ["update"]
-}
-
-# Allow a token to look up its own capabilities on a path
-path "sys/capabilities-self" {
-    capabilities = ["update"]
-}
-
-# Allow a token to look up its own entity by id or name
-path "identity/entity/id/{{identity.entity.id}}" {
-  capabilities = ["read"]
-}
-path "identity/entity/name/{{identity.entity.name}}" {
-  capabilities = ["read"]
-}
-
-# Allow a token to look up its resultant ACL from all policies
-path "sys/internal/ui/resultant-acl" {
-    capabilities = ["read"]
-}
-
-# Allow a token to renew a lease via lease_id in the request body
-path "sys/renew" {
-    capabilities = ["update"]
-}
-path "sys/leases/renew" {
-    capabilities = ["update"]
-}
-
-# Allow looking up lease properties
-path "sys/leases/lookup" {
-    capabilities = ["update"]
-}
-
-# Allow a token to manage its own cubbyhole
-path "cubbyhole/*" {
-    capabilities = ["create", "read", "update", "delete", "list"]
-}
-
-# Allow a token to wrap arbitrary values in a response-wrapping token
-path "sys/wrapping/wrap" {
-    capabilities = ["update"]
-}
-
-# Allow a token to look up the creation time and TTL of a given response-wrapping token
-path "sys/wrapping/lookup" {
-    capabilities = ["update"]
-}
-
-# Allow a token to unwrap a response-wrapping token
-path "sys/wrapping/unwrap" {
-    capabilities = ["update"]
-}
-
-# Allow general purpose tools
-path "sys/tools/hash" {
-    capabilities = ["update"]
-}
-path "sys/tools/hash/*" {
-    capabilities = ["update"]
-}
-
-# Allow a token to make requests to the Authorization Endpoint for OIDC providers.
-path "identity/oidc/provider/+/authorize" {
-    capabilities = ["read", "update"]
-}
-`;
-
 const reservedMountPrefixes = ["sys/", "auth/", "identity/", "cubbyhole/"];
 
 export class VaultCore {
@@ -251,7 +170,12 @@ export class VaultCore {
 
   private process(input: HttpInput, url: URL, facts: RequestFacts, requestId: string): HttpOutput {
     if (!url.pathname.startsWith("/v1/") || url.pathname === "/v1/") throw new VaultError(404);
-    let path = decodeURIComponent(url.pathname.slice(4));
+    let path: string;
+    try {
+      path = decodeURIComponent(url.pathname.slice(4));
+    } catch {
+      throw new VaultError(400, "invalid URL escape in path");
+    }
     const method = input.method.toUpperCase();
     let operation: Operation;
     switch (method) {
@@ -271,7 +195,10 @@ export class VaultCore {
       case "PATCH": {
         const contentType = (input.headers["content-type"] ?? "").split(";")[0]?.trim() ?? "";
         if (contentType !== "application/merge-patch+json")
-          throw new VaultError(415, `PATCH requires Content-Type of application/merge-patch+json, provided ${contentType}`);
+          throw new VaultError(
+            415,
+            `PATCH requires Content-Type of application/merge-patch+json, provided ${contentType}`,
+          );
         operation = "patch";
         break;
       }
@@ -290,15 +217,15 @@ export class VaultCore {
     let data: JsonObject | null = null;
     if (input.body.length > 0) {
       const text = input.body.toString("utf8");
-      let parsed: JsonValue;
+      let parsed: JsonValue = null;
       try {
         parsed = JSON.parse(text) as JsonValue;
+        facts.parsedBody = parsed;
       } catch {
         facts.parsedBody = text;
-        if (method === "POST" || method === "PUT" || method === "PATCH") throw new VaultError(400, "error parsing JSON");
-        parsed = null;
+        if (method === "POST" || method === "PUT" || method === "PATCH")
+          throw new VaultError(400, "error parsing JSON");
       }
-      facts.parsedBody = parsed;
       if (method === "POST" || method === "PUT" || method === "PATCH") {
         if (!isObject(parsed)) throw new VaultError(400, "error parsing JSON");
         data = parsed;
@@ -319,7 +246,7 @@ export class VaultCore {
       if (!route.operations.includes(operation)) throw new VaultError(405, "unsupported operation");
       facts.operation = operation;
       const request: CoreRequest = { ...base, operation, token: null, acl: null, path: route.subPath };
-      return this.finish(route, request, this.runHandler(route, request), requestId, facts);
+      return this.finish(route, request, this.runHandler(route, request), requestId);
     }
 
     const token = this.authenticate(input.headers);
@@ -333,11 +260,12 @@ export class VaultCore {
       throw new VaultError(403, multiError(errPermissionDenied));
     if (this.tokens.use(token)) queueMicrotask(() => this.tokens.revoke(token.id));
 
-    if (!route) throw new VaultError(404, `no handler for route ${JSON.stringify(path)}. route entry not found.`);
+    if (!route)
+      throw new VaultError(404, `no handler for route ${JSON.stringify(path)}. route entry not found.`);
     if (route.unsupported) throw new VaultError(404, "unsupported path");
     if (!route.operations.includes(operation)) throw new VaultError(405, "unsupported operation");
     const request: CoreRequest = { ...base, operation, token, acl, path: route.subPath };
-    return this.finish(route, request, this.runHandler(route, request), requestId, facts);
+    return this.finish(route, request, this.runHandler(route, request), requestId);
   }
 
   private runHandler(route: CoreRoute, request: CoreRequest): Outcome {
@@ -345,8 +273,7 @@ export class VaultCore {
     return route.handle(request);
   }
 
-  private finish(route: CoreRoute, request: CoreRequest, outcome: Outcome, requestId: string, facts: RequestFacts): HttpOutput {
-    void facts;
+  private finish(route: CoreRoute, request: CoreRequest, outcome: Outcome, requestId: string): HttpOutput {
     if (outcome.kind === "nil") {
       // RespondErrorCommon: a nil response to a read, list or patch is Vault's bare 404.
       if (request.operation === "read" || request.operation === "list" || request.operation === "patch")
@@ -380,12 +307,14 @@ export class VaultCore {
     const header = headers["x-vault-token"];
     let id = Array.isArray(header) ? header[0] : header;
     const authorization = headers.authorization;
-    if (!id && typeof authorization === "string" && /^Bearer /i.test(authorization)) id = authorization.slice(7).trim();
+    if (!id && typeof authorization === "string" && /^Bearer /i.test(authorization))
+      id = authorization.slice(7).trim();
     const found = this.tokens.lookup(id);
     // fetchACLTokenEntryAndEntity: no token is a plain "permission denied"; an unknown, revoked or expired
     // one is a multierror of "permission denied" and "invalid token" (docs: concepts/tokens, Error responses).
     if (found.status === "missing") throw new VaultError(403, errPermissionDenied);
-    if (found.status === "invalid") throw new VaultError(403, multiError(errPermissionDenied, errInvalidToken));
+    if (found.status === "invalid")
+      throw new VaultError(403, multiError(errPermissionDenied, errInvalidToken));
     return found.entry;
   }
 
@@ -413,7 +342,7 @@ export class VaultCore {
       meta: grant.meta,
       displayName: grant.displayName,
       ttl: grant.token.ttl,
-      explicitMaxTtl: grant.token.maxTtl,
+      maxTtl: grant.token.maxTtl,
       renewable: true,
       numUses: grant.token.numUses,
       parent: null,
@@ -434,7 +363,9 @@ export class VaultCore {
     if (path.startsWith("identity/")) {
       const sub = path.slice(9);
       const r = this.identityRoute(sub);
-      return r ? { ...r, subPath: sub } : { operations: [], handle: () => nil, mountType: "identity", subPath: sub, unsupported: true };
+      return r
+        ? { ...r, subPath: sub }
+        : { operations: [], handle: () => nil, mountType: "identity", subPath: sub, unsupported: true };
     }
     if (path.startsWith("auth/")) {
       const mount = longestPrefix(this.authMounts, path.slice(5));
@@ -442,23 +373,32 @@ export class VaultCore {
       const sub = path.slice(5 + mount.path.length);
       if (mount.type === "token") {
         const r = this.tokenRoute(sub);
-        return r ? { ...r, subPath: sub } : { operations: [], handle: () => nil, mountType: "token", subPath: sub, unsupported: true };
+        return r
+          ? { ...r, subPath: sub }
+          : { operations: [], handle: () => nil, mountType: "token", subPath: sub, unsupported: true };
       }
       const r = authMethodRoute(mount, sub);
-      if (!r) return { operations: [], handle: () => nil, mountType: mount.type, subPath: sub, unsupported: true };
+      if (!r)
+        return { operations: [], handle: () => nil, mountType: mount.type, subPath: sub, unsupported: true };
       return { ...r, mountType: mount.type, loginMount: mount, subPath: sub };
     }
     const mount = longestPrefix(this.secretMounts, path);
     if (!mount?.engine) return undefined;
     const sub = path.slice(mount.path.length);
     const r: Route | undefined = mount.engine.route(sub);
-    if (!r) return { operations: [], handle: () => nil, mountType: mount.type, subPath: sub, unsupported: true };
+    if (!r)
+      return { operations: [], handle: () => nil, mountType: mount.type, subPath: sub, unsupported: true };
     return { ...r, mountType: mount.type, subPath: sub };
   }
 
   private sysRoute(sub: string): CoreRoute | undefined {
     const sys = (route: Omit<CoreRoute, "mountType">): CoreRoute => ({ mountType: "system", ...route });
-    if (sub === "mounts") return sys({ operations: ["read"], injectTopLevel: true, handle: () => respond(this.describeMounts()) });
+    if (sub === "mounts")
+      return sys({
+        operations: ["read"],
+        injectTopLevel: true,
+        handle: () => respond(this.describeMounts()),
+      });
     if (sub.startsWith("mounts/")) {
       const path = normalizeMountPath(sub.slice(7));
       return sys({
@@ -467,7 +407,8 @@ export class VaultCore {
         handle: (r) => this.mountsPath(r, path),
       });
     }
-    if (sub === "auth") return sys({ operations: ["read"], injectTopLevel: true, handle: () => respond(this.describeAuth()) });
+    if (sub === "auth")
+      return sys({ operations: ["read"], injectTopLevel: true, handle: () => respond(this.describeAuth()) });
     if (sub.startsWith("auth/")) {
       const path = normalizeMountPath(sub.slice(5));
       return sys({
@@ -481,7 +422,10 @@ export class VaultCore {
       return sys({ operations: ["list"], handle: () => respond({ keys: this.policyNames() }) });
     if (sub.startsWith("policies/acl/")) {
       const name = sub.slice(13).toLowerCase();
-      return sys({ operations: ["read", "update", "delete"], handle: (r) => this.policyPath(r, name, "acl") });
+      return sys({
+        operations: ["read", "update", "delete"],
+        handle: (r) => this.policyPath(r, name, "acl"),
+      });
     }
     if (sub === "policy" || sub === "policy/")
       return sys({
@@ -509,7 +453,11 @@ export class VaultCore {
         },
       });
     if (sub.startsWith("internal/ui/mounts/"))
-      return sys({ operations: ["read"], unauthenticated: true, handle: (r) => this.uiMount(r, sub.slice(19)) });
+      return sys({
+        operations: ["read"],
+        unauthenticated: true,
+        handle: (r) => this.uiMount(r, sub.slice(19)),
+      });
     return undefined;
   }
 
@@ -548,11 +496,14 @@ export class VaultCore {
         return route(["update"], (r) => {
           const byAccessor = sub.endsWith("-accessor");
           const key = r.data?.[byAccessor ? "accessor" : "token"];
-          if (typeof key !== "string" || key === "") throw new VaultError(400, `missing ${byAccessor ? "accessor" : "token"}`);
-          const entry = byAccessor ? tokens.byAccessorId(key) : (() => {
-            const found = tokens.lookup(key);
-            return found.status === "valid" ? found.entry : undefined;
-          })();
+          if (typeof key !== "string" || key === "")
+            throw new VaultError(400, `missing ${byAccessor ? "accessor" : "token"}`);
+          const entry = byAccessor
+            ? tokens.byAccessorId(key)
+            : (() => {
+                const found = tokens.lookup(key);
+                return found.status === "valid" ? found.entry : undefined;
+              })();
           if (sub.startsWith("revoke")) {
             if (entry) tokens.revoke(entry.id);
             return nil;
@@ -574,7 +525,9 @@ export class VaultCore {
       mountType: "identity",
       operations: ["read"],
       handle: () => {
-        const entity = [...this.identity.entities.values()].find((e) => (m[1] === "id" ? e.id : e.name) === m[2]);
+        const entity = [...this.identity.entities.values()].find(
+          (e) => (m[1] === "id" ? e.id : e.name) === m[2],
+        );
         return entity ? respond(this.identity.describe(entity)) : nil;
       },
     };
@@ -591,17 +544,21 @@ export class VaultCore {
     const noParent = orphanPath || asBool(d.no_parent, false);
     if (noParent && !parentIsRoot && !r.acl.allows("update", r.fullPath, { sudo: true }))
       throw new VaultError(400, "root or sudo privileges required to create orphan token");
-    const requested = stringList(d.policies);
-    let policies = requested ? normalizePolicyNames(requested) : parent.policies.filter((p) => p !== "default");
-    if (requested && !parentIsRoot) {
+    // No (or an empty list of) policies: the child inherits its parent's, so root begets root.
+    const requested = stringList(d.policies) ?? [];
+    let policies = requested.length > 0 ? normalizePolicyNames(requested) : [...parent.policies];
+    if (requested.length > 0 && !parentIsRoot) {
       const allowed = new Set([...parent.policies, "default"]);
-      if (!policies.every((p) => allowed.has(p))) throw new VaultError(400, "child policies must be subset of parent");
+      if (!policies.every((p) => allowed.has(p)))
+        throw new VaultError(400, "child policies must be subset of parent");
     }
     const noDefault = asBool(d.no_default_policy, false);
-    if (!noDefault && !policies.includes("root")) policies = [...policies, "default"];
+    if (noDefault) policies = policies.filter((p) => p !== "default");
+    else if (!policies.includes("root")) policies = [...policies, "default"];
     policies = sortedUnique(policies);
     if (policies.length === 0) throw new VaultError(400, "token must have at least one policy");
-    if (d.id !== undefined && !parentIsRoot) throw new VaultError(400, "root or sudo privileges required to specify token id");
+    if (d.id !== undefined && !parentIsRoot)
+      throw new VaultError(400, "root or sudo privileges required to specify token id");
     const meta = isObject(d.meta)
       ? Object.fromEntries(Object.entries(d.meta).map(([k, v]) => [k, String(v)]))
       : null;
@@ -637,7 +594,8 @@ export class VaultCore {
     const d = r.data ?? {};
     const type = typeof d.type === "string" ? d.type : "";
     if (type === "") throw new VaultError(400, "backend type must be specified as a string");
-    if (type !== "kv" && type !== "kv-v2") throw new VaultError(400, `plugin not found in the catalog: ${type}`);
+    if (type !== "kv" && type !== "kv-v2")
+      throw new VaultError(400, `plugin not found in the catalog: ${type}`);
     if (reservedMountPrefixes.some((p) => path.startsWith(p)) || path === "/")
       throw new VaultError(400, `cannot mount '${path}' of type '${type}': path is reserved`);
     for (const existing of this.secretMounts.keys())
@@ -692,7 +650,8 @@ export class VaultCore {
     try {
       this.policies.set(name, parsePolicy(name, text));
     } catch (error) {
-      if (error instanceof PolicyParseError) throw new VaultError(400, `failed to parse policy: ${error.message}`);
+      if (error instanceof PolicyParseError)
+        throw new VaultError(400, `failed to parse policy: ${error.message}`);
       throw error;
     }
     return nil;
@@ -703,14 +662,10 @@ export class VaultCore {
     const paths = stringList(r.data?.paths) ?? (typeof r.data?.path === "string" ? [r.data.path] : []);
     if (paths.length === 0) throw new VaultError(400, "paths must be supplied");
     const data: JsonObject = {};
-    for (const p of paths) data[p] = this.tokenCapabilities(r.acl, p.replace(/^\/+/, ""));
+    for (const p of paths) data[p] = r.acl.capabilities(p.replace(/^\/+/, ""));
     // Backwards compatibility: a single path is also reported as `capabilities`.
     if (paths.length === 1) data.capabilities = data[paths[0] ?? ""] ?? [];
     return respond(data);
-  }
-
-  private tokenCapabilities(acl: Acl, path: string): string[] {
-    return acl.capabilities(path);
   }
 
   private uiMount(r: CoreRequest, path: string): Outcome {
@@ -775,8 +730,10 @@ export class VaultCore {
   private unseal(data: JsonObject): HttpOutput {
     if (data.reset === true) return jsonOutput(200, this.sealStatus());
     const key = data.key;
-    if (typeof key !== "string" || key === "") throw new VaultError(400, "'key' must be specified in request body as JSON, or 'reset' set to true");
-    if (key !== this.unsealKey) throw new VaultError(400, "Error unsealing: cipher: message authentication failed");
+    if (typeof key !== "string" || key === "")
+      throw new VaultError(400, "'key' must be specified in request body as JSON, or 'reset' set to true");
+    if (key !== this.unsealKey)
+      throw new VaultError(400, "Error unsealing: cipher: message authentication failed");
     this.sealed = false;
     return jsonOutput(200, this.sealStatus());
   }
@@ -786,7 +743,11 @@ export class VaultCore {
     for (const m of [...this.secretMounts.values()].sort((a, b) => a.path.localeCompare(b.path)))
       out[m.path] = describeSecretMount(m);
     out["identity/"] = builtinMount("identity", this.identityAccessor, "identity store");
-    out["sys/"] = builtinMount("system", this.systemAccessor, "system endpoints used for control, policy and debugging");
+    out["sys/"] = builtinMount(
+      "system",
+      this.systemAccessor,
+      "system endpoints used for control, policy and debugging",
+    );
     return out;
   }
 
@@ -835,7 +796,12 @@ function describeSecretMount(m: SecretMount): JsonObject {
 function builtinMount(type: string, accessor: string, description: string): JsonObject {
   return {
     accessor,
-    config: { default_lease_ttl: 0, force_no_cache: false, max_lease_ttl: 0, passthrough_request_headers: ["Accept"] },
+    config: {
+      default_lease_ttl: 0,
+      force_no_cache: false,
+      max_lease_ttl: 0,
+      passthrough_request_headers: ["Accept"],
+    },
     description,
     external_entropy_access: false,
     local: false,

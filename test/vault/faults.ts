@@ -84,7 +84,11 @@ export class FaultTable {
     for (const fault of this.faults) {
       if (fault.remaining <= 0) continue;
       if (!matchesMethod(fault.spec.method, method)) continue;
-      if (fault.spec.pathPrefix !== undefined && !logicalPath.startsWith(normalizePrefix(fault.spec.pathPrefix))) continue;
+      if (
+        fault.spec.pathPrefix !== undefined &&
+        !logicalPath.startsWith(normalizePrefix(fault.spec.pathPrefix))
+      )
+        continue;
       fault.hits += 1;
       fault.remaining -= 1;
       if (fault.remaining <= 0) this.faults = this.faults.filter((f) => f !== fault);

@@ -25,7 +25,12 @@ export interface VaultReply {
 
 export function vaultCall(addr: string, call: VaultCall): Promise<VaultReply> {
   const url = new URL(`/v1/${call.path.replace(/^\/+/, "")}`, addr);
-  const payload = call.body === undefined ? undefined : typeof call.body === "string" ? call.body : JSON.stringify(call.body);
+  const payload =
+    call.body === undefined
+      ? undefined
+      : typeof call.body === "string"
+        ? call.body
+        : JSON.stringify(call.body);
   const headers: Record<string, string> = { ...(call.headers ?? {}) };
   if (call.token !== undefined) headers["X-Vault-Token"] = call.token;
   if (payload !== undefined) {
@@ -36,7 +41,12 @@ export function vaultCall(addr: string, call: VaultCall): Promise<VaultReply> {
   return new Promise((resolve, reject) => {
     const req = send(
       url,
-      { method: call.method ?? "GET", headers, ...(call.ca === undefined ? {} : { ca: call.ca }), agent: false },
+      {
+        method: call.method ?? "GET",
+        headers,
+        ...(call.ca === undefined ? {} : { ca: call.ca }),
+        agent: false,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));

@@ -92,7 +92,10 @@ export class KvV2Engine implements SecretsEngine {
 
   route(path: string): Route | undefined {
     if (path === "config")
-      return { operations: ["read", "update"], handle: (r) => (r.operation === "read" ? this.readConfig() : this.writeConfig(r)) };
+      return {
+        operations: ["read", "update"],
+        handle: (r) => (r.operation === "read" ? this.readConfig() : this.writeConfig(r)),
+      };
     const [head, ...rest] = path.split("/");
     const key = rest.join("/");
     switch (head) {
@@ -216,7 +219,8 @@ export class KvV2Engine implements SecretsEngine {
     if (casRaw !== undefined && casRaw !== null) {
       const cas = typeof casRaw === "number" ? casRaw : Number(casRaw);
       if (!Number.isInteger(cas)) throw new VaultError(400, "error parsing check-and-set parameter");
-      if (cas !== current) throw new VaultError(400, "check-and-set parameter did not match the current version");
+      if (cas !== current)
+        throw new VaultError(400, "check-and-set parameter did not match the current version");
     } else if (this.config.casRequired || k?.casRequired) {
       throw new VaultError(400, "check-and-set parameter required for this call");
     }
@@ -264,7 +268,10 @@ export class KvV2Engine implements SecretsEngine {
     const data = r.data?.data;
     if (data === undefined || data === null) throw new VaultError(400, "no data provided");
     if (!isObject(data))
-      throw new VaultError(400, `error converting input for field "data": expected a map, got ${JSON.stringify(data)}`);
+      throw new VaultError(
+        400,
+        `error converting input for field "data": expected a map, got ${JSON.stringify(data)}`,
+      );
     const existing = this.keys.get(key);
     this.checkAndSet(r, existing);
     const k = existing ?? this.newKey(r.now);
@@ -375,7 +382,8 @@ export class KvV2Engine implements SecretsEngine {
     const dva = parseDurationSeconds(d.delete_version_after, "delete_version_after");
     if (dva !== undefined) k.deleteVersionAfter = dva;
     if (d.custom_metadata !== undefined) {
-      if (!isObject(d.custom_metadata)) throw new VaultError(400, "custom_metadata validation failed: not a map");
+      if (!isObject(d.custom_metadata))
+        throw new VaultError(400, "custom_metadata validation failed: not a map");
       const next: Record<string, string> = r.operation === "patch" ? { ...(k.customMetadata ?? {}) } : {};
       for (const [name, value] of Object.entries(d.custom_metadata)) {
         if (value === null && r.operation === "patch") delete next[name];
@@ -385,7 +393,9 @@ export class KvV2Engine implements SecretsEngine {
     }
     if (this.config.casRequired && d.cas_required === false)
       return respond(null, {
-        warnings: ['"cas_required" set to false, but is mandated by backend config. This value will be ignored.'],
+        warnings: [
+          '"cas_required" set to false, but is mandated by backend config. This value will be ignored.',
+        ],
       });
     return nil;
   }

@@ -19,7 +19,9 @@ export interface Policy {
   raw: string;
 }
 
-export class PolicyParseError extends Error {}
+export class PolicyParseError extends Error {
+  override readonly name = "PolicyParseError";
+}
 
 // Old-style `policy = "..."` values, mapped as Vault does (vault/policy.go).
 const legacyPolicy: Record<string, Capability[]> = {
@@ -53,7 +55,8 @@ export function parsePolicy(name: string, text: string): Policy {
         : item.labels.length === 0 && item.value.type === "object"
           ? item.value.items.map((i) => [i.key, i.value] as [string, HclValue])
           : [];
-    if (entries.length === 0) throw new PolicyParseError(`path on line ${item.line}: expected path "..." { ... }`);
+    if (entries.length === 0)
+      throw new PolicyParseError(`path on line ${item.line}: expected path "..." { ... }`);
     for (const [rawPath, body] of entries) {
       if (body.type !== "object") throw new PolicyParseError(`path "${rawPath}": expected a block`);
       rules.push(parseRule(rawPath, body));
@@ -68,7 +71,8 @@ function parseRule(rawPath: string, body: Extract<HclValue, { type: "object" }>)
     if (!ruleKeys.has(entry.key))
       throw new PolicyParseError(`path "${rawPath}": invalid key "${entry.key}" on line ${entry.line}`);
     if (entry.key === "capabilities") {
-      if (entry.value.type !== "list") throw new PolicyParseError(`path "${rawPath}": capabilities must be a list`);
+      if (entry.value.type !== "list")
+        throw new PolicyParseError(`path "${rawPath}": capabilities must be a list`);
       for (const v of entry.value.items) {
         if (v.type !== "string" || !(capabilities as readonly string[]).includes(v.value))
           throw new PolicyParseError(`path "${rawPath}": invalid capability ${JSON.stringify(hclPlain(v))}`);
@@ -76,7 +80,10 @@ function parseRule(rawPath: string, body: Extract<HclValue, { type: "object" }>)
       }
     } else if (entry.key === "policy") {
       const legacy = entry.value.type === "string" ? legacyPolicy[entry.value.value] : undefined;
-      if (!legacy) throw new PolicyParseError(`path "${rawPath}": invalid policy ${JSON.stringify(hclPlain(entry.value))}`);
+      if (!legacy)
+        throw new PolicyParseError(
+          `path "${rawPath}": invalid policy ${JSON.stringify(hclPlain(entry.value))}`,
+        );
       for (const c of legacy) caps.add(c);
     }
   }
@@ -142,7 +149,14 @@ function tokenize(text: string): Token[] {
         if (d === '"') break;
         if (d === "\\") {
           const e = text[i + 1];
-          const simple: Record<string, string> = { n: "\n", t: "\t", r: "\r", '"': '"', "\\": "\\", "/": "/" };
+          const simple: Record<string, string> = {
+            n: "\n",
+            t: "\t",
+            r: "\r",
+            '"': '"',
+            "\\": "\\",
+            "/": "/",
+          };
           if (e !== undefined && simple[e] !== undefined) {
             value += simple[e];
             i += 2;
@@ -177,7 +191,9 @@ function parseHcl(text: string): HclItem[] {
   const peek = () => tokens[pos];
   const fail = (what: string): never => {
     const t = peek();
-    throw new PolicyParseError(t ? `${what} on line ${t.line}, found ${JSON.stringify(t.text)}` : `${what} at end of input`);
+    throw new PolicyParseError(
+      t ? `${what} on line ${t.line}, found ${JSON.stringify(t.text)}` : `${what} at end of input`,
+    );
   };
   const isPunct = (p: string) => peek()?.kind === "punct" && peek()?.text === p;
 
@@ -274,7 +290,12 @@ export interface IdentityContext {
     id: string;
     name: string;
     metadata?: Record<string, string> | null;
-    aliases: Array<{ id: string; name: string; mountAccessor: string; metadata?: Record<string, string> | null }>;
+    aliases: Array<{
+      id: string;
+      name: string;
+      mountAccessor: string;
+      metadata?: Record<string, string> | null;
+    }>;
   };
 }
 
@@ -446,3 +467,84 @@ function firstWildcard(pattern: string): number {
 function plusSegments(pattern: string): number {
   return pattern.split("/").filter((s) => s === "+" || s === "+*").length;
 }
+
+// Vault's built-in default policy (vault/policy_store.go), attached to every non-root token.
+export const defaultPolicyText = `# Allow tokens to look up their own properties
+path "auth/token/lookup-self" {
+    capabilities = ["read"]
+}
+
+# Allow tokens to renew themselves
+path "auth/token/renew-self" {
+    capabilities = ["update"]
+}
+
+# Allow tokens to revoke themselves
+path "auth/token/revoke-self" {
+    capabilities = ["update"]
+}
+
+# Allow a token to look up its own capabilities on a path
+path "sys/capabilities-self" {
+    capabilities = ["update"]
+}
+
+# Allow a token to look up its own entity by id or name
+path "identity/entity/id/{{identity.entity.id}}" {
+  capabilities = ["read"]
+}
+path "identity/entity/name/{{identity.entity.name}}" {
+  capabilities = ["read"]
+}
+
+# Allow a token to look up its resultant ACL from all policies
+path "sys/internal/ui/resultant-acl" {
+    capabilities = ["read"]
+}
+
+# Allow a token to renew a lease via lease_id in the request body
+path "sys/renew" {
+    capabilities = ["update"]
+}
+path "sys/leases/renew" {
+    capabilities = ["update"]
+}
+
+# Allow looking up lease properties
+path "sys/leases/lookup" {
+    capabilities = ["update"]
+}
+
+# Allow a token to manage its own cubbyhole
+path "cubbyhole/*" {
+    capabilities = ["create", "read", "update", "delete", "list"]
+}
+
+# Allow a token to wrap arbitrary values in a response-wrapping token
+path "sys/wrapping/wrap" {
+    capabilities = ["update"]
+}
+
+# Allow a token to look up the creation time and TTL of a given response-wrapping token
+path "sys/wrapping/lookup" {
+    capabilities = ["update"]
+}
+
+# Allow a token to unwrap a response-wrapping token
+path "sys/wrapping/unwrap" {
+    capabilities = ["update"]
+}
+
+# Allow general purpose tools
+path "sys/tools/hash" {
+    capabilities = ["update"]
+}
+path "sys/tools/hash/*" {
+    capabilities = ["update"]
+}
+
+# Allow a token to make requests to the Authorization Endpoint for OIDC providers.
+path "identity/oidc/provider/+/authorize" {
+    capabilities = ["read", "update"]
+}
+`;

@@ -141,7 +141,12 @@ export async function startVaultStandIn(options: StandInOptions = {}): Promise<V
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () =>
       onRequest(
-        { method: req.method ?? "GET", url: req.url ?? "/", headers: req.headers, body: Buffer.concat(chunks) },
+        {
+          method: req.method ?? "GET",
+          url: req.url ?? "/",
+          headers: req.headers,
+          body: Buffer.concat(chunks),
+        },
         serverResponder(res),
       ),
     );
@@ -153,9 +158,11 @@ export async function startVaultStandIn(options: StandInOptions = {}): Promise<V
   // Node's HTTP parser rejects Vault's LIST method before any handler runs; such a request arrives here
   // as a client error with the raw bytes, and is answered on the raw socket (then closed).
   server.on("clientError", (error: Error & { code?: string; rawPacket?: Buffer }, socket: Socket) => {
-    const raw = error.code === "HPE_INVALID_METHOD" && error.rawPacket ? parseRawRequest(error.rawPacket) : undefined;
+    const raw =
+      error.code === "HPE_INVALID_METHOD" && error.rawPacket ? parseRawRequest(error.rawPacket) : undefined;
     if (raw) onRequest(raw, socketResponder(socket));
-    else if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    else if (socket.writable)
+      socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
     else socket.destroy();
   });
   // Idle keep-alive sockets must not keep close() waiting.
@@ -210,7 +217,7 @@ export async function startVaultStandIn(options: StandInOptions = {}): Promise<V
     rawDocument: (mount, path) => kvEngine(mount)?.raw(path),
     setLdapPassword: (mount, username, password, groups = []) => {
       const m = core.authMounts.get(mount.endsWith("/") ? mount : `${mount}/`);
-      if (!m || m.type !== "ldap") throw new Error(`no ldap auth mount at ${mount}`);
+      if (m?.type !== "ldap") throw new Error(`no ldap auth mount at ${mount}`);
       m.directory.set(username.toLowerCase(), { password, groups });
     },
     accessorOf: (token) => {
@@ -252,7 +259,11 @@ function serverResponder(res: ServerResponse): Responder {
     },
     send: (output) => {
       if (res.destroyed) return;
-      res.writeHead(output.status, output.headers);
+      // Go's net/http computes Content-Length when the whole body fits its 2048-byte buffer, else chunks.
+      const length = Buffer.byteLength(output.body);
+      const headers =
+        length < 2048 ? { ...output.headers, "Content-Length": String(length) } : output.headers;
+      res.writeHead(output.status, headers);
       res.end(output.body);
     },
     onClose: (fn) => res.on("close", fn),
@@ -278,7 +289,8 @@ function parseRawRequest(raw: Buffer): HttpInput | undefined {
   const headEnd = raw.indexOf("\r\n\r\n");
   if (headEnd < 0) return undefined;
   const [requestLine = "", ...headerLines] = raw.subarray(0, headEnd).toString("latin1").split("\r\n");
-  const m = /^([A-Z]+) (\S+) HTTP\/1\.[01]$/.exec(requestLine);
+  // Only LIST is ever routed here; anything else would be a request Node already handled.
+  const m = /^(LIST) (\S+) HTTP\/1\.[01]$/.exec(requestLine);
   if (!m) return undefined;
   const headers: IncomingHttpHeaders = {};
   for (const line of headerLines) {
@@ -335,9 +347,12 @@ function applyFault(
       }
       const output = run();
       const payload = Buffer.from(output.body);
-      const sent = after === "headers" ? Buffer.alloc(0) : payload.subarray(0, Math.floor(payload.length / 2));
+      const sent =
+        after === "headers" ? Buffer.alloc(0) : payload.subarray(0, Math.floor(payload.length / 2));
       // Write raw bytes so the advertised Content-Length promises more than ever arrives.
-      socket.write(Buffer.concat([Buffer.from(rawHead(output, payload.length)), sent]), () => socket.destroy());
+      socket.write(Buffer.concat([Buffer.from(rawHead(output, payload.length)), sent]), () =>
+        socket.destroy(),
+      );
       finish(null);
       return;
     }

@@ -34,7 +34,10 @@ export type Outcome =
     };
 
 export const nil: Outcome = { kind: "nil" };
-export function respond(data: JsonObject | null, extra: Omit<Extract<Outcome, { kind: "response" }>, "kind" | "data"> = {}): Outcome {
+export function respond(
+  data: JsonObject | null,
+  extra: Omit<Extract<Outcome, { kind: "response" }>, "kind" | "data"> = {},
+): Outcome {
   return { kind: "response", data, ...extra };
 }
 
@@ -90,7 +93,16 @@ export function parseDurationSeconds(value: JsonValue | undefined, field: string
   if (typeof value === "number" && Number.isFinite(value)) return Math.floor(value);
   if (typeof value === "string") {
     if (/^-?\d+$/.test(value)) return Number.parseInt(value, 10);
-    const units: Record<string, number> = { ns: 1e-9, us: 1e-6, µs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600, d: 86400 };
+    const units: Record<string, number> = {
+      ns: 1e-9,
+      us: 1e-6,
+      µs: 1e-6,
+      ms: 1e-3,
+      s: 1,
+      m: 60,
+      h: 3600,
+      d: 86400,
+    };
     const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)/gy;
     let total = 0;
     let consumed = 0;

@@ -1,0 +1,300 @@
+// `claude-auth sync` end to end: the built binary, a real user, the Vault stand-in with the host policy.
+import { existsSync, readFileSync, statSync } from "node:fs";
+import t from "tap";
+import { requireRoot } from "../helpers/users.js";
+import { vaultApi } from "../helpers/vault-api.js";
+import { credential, HOUR, metrics, STUB, setupToken, workstation } from "./fixture.js";
+
+const SIBLINGS = {
+  vaultwarden_token: 'vw-secret-Ω-"quoted"\n with newline',
+  vaultwarden_url: "https://vw.example/",
+  vaultwarden_nested: { deep: [1, 2, { x: null }] },
+};
+
+t.test("the seed's regression: a backup keeps every sibling key byte-for-byte, without patch", async (t) => {
+  if (!requireRoot(t)) return;
+  const ws = await workstation(t);
+  await ws.seed(SIBLINGS);
+  const fresh = credential("fresh", Date.now() + 7 * HOUR);
+  ws.writeCredentials({ claudeAiOauth: fresh, mcpOAuth: { srv: { token: "m" } } });
+  ws.vault.clearRequests();
+  const run = await ws.sync();
+  t.equal(run.code, 0, "exit 0", { stderr: run.stderr, stdout: run.stdout });
+  const doc = await ws.doc();
+  for (const [key, value] of Object.entries(SIBLINGS)) {
+    t.equal(JSON.stringify(doc.data?.[key]), JSON.stringify(value), `${key} kept byte-for-byte`);
+  }
+  t.same(JSON.parse(String(doc.data?.claude_ai_oauth)), fresh, "backup holds the local credential");
+  t.ok(doc.data?.claude_ai_oauth_backed_up_at, "backed-up-at recorded");
+  t.ok(doc.data?.claude_ai_oauth_host, "host recorded");
+  t.equal(doc.version, 2, "exactly one new version");
+  t.equal(ws.vault.countRequests({ method: "PATCH" }), 0, "no HTTP PATCH");
+  const writes = ws.vault.requests.filter((r) => r.method === "POST" || r.method === "PUT");
+  t.equal(writes.length, 1, "one write");
+  t.same(
+    (writes[0]?.body as { options?: unknown })?.options,
+    { cas: 1 },
+    "check-and-set on the version read",
+  );
+});
+
+t.test("steady state: a second sync with nothing changed makes one read and no write", async (t) => {
+  if (!requireRoot(t)) return;
+  const ws = await workstation(t);
+  ws.writeCredentials({ claudeAiOauth: credential("a", Date.now() + 7 * HOUR) });
+  t.equal((await ws.sync()).code, 0);
+  ws.vault.clearRequests();
+  const run = await ws.sync(["--json"]);
+  t.equal(run.code, 0);
+  t.equal(ws.vault.countRequests({ method: "GET" }), 1, "one read");
+  t.equal(ws.vault.requests.length, 1, "and nothing else");
+  const result = JSON.parse(run.stdout);
+  t.same(result.plan, [], "empty plan");
+  t.equal(result.vaultRequests, 1, "the tool counts the same");
+});
+
+t.test(
+  "setup-token mode: env file content, mode, owner; credentials untouched; no Vault write; valid",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const ws = await workstation(t);
+    const token = setupToken("S");
+    await ws.seed({ setup_token: token, ...SIBLINGS });
+    const stub = JSON.stringify({ claudeAiOauth: STUB });
+    ws.writeCredentials(stub);
+    ws.vault.clearRequests();
+    const run = await ws.sync();
+    t.equal(run.code, 0, "exit 0", { stderr: run.stderr });
+    t.equal(readFileSync(ws.envFile, "utf8"), `CLAUDE_CODE_OAUTH_TOKEN=${token}\n`, "one line");
+    const stat = statSync(ws.envFile);
+    t.equal(stat.mode & 0o777, 0o600, "0600");
+    t.equal(stat.uid, ws.user.uid, "owned by the user");
+    t.equal(statSync(`${ws.user.home}/.config/claude-auth-sync`).mode & 0o777, 0o700, "directory 0700");
+    t.equal(readFileSync(ws.credentialsFile, "utf8"), stub, "the logged-out stub is left alone: no restore");
+    t.equal(
+      ws.vault.countRequests({ method: "POST" }) + ws.vault.countRequests({ method: "PUT" }),
+      0,
+      "no Vault write",
+    );
+    t.match(metrics(ws), /claude_auth_sync_valid\{user="[^"]+"\} 1/, "valid: no alert");
+    t.match(metrics(ws), /claude_auth_sync_mode\{user="[^"]+",mode="setup-token"\} 1/);
+    t.notMatch(run.stdout + run.stderr + metrics(ws), token, "the token is printed nowhere");
+    const mtime = stat.mtimeMs;
+    await new Promise((r) => setTimeout(r, 20));
+    t.equal((await ws.sync()).code, 0);
+    t.equal(statSync(ws.envFile).mtimeMs, mtime, "not rewritten when unchanged");
+  },
+);
+
+t.test("disable in Vault: the next sync removes the env file and returns to the rotating flow", async (t) => {
+  if (!requireRoot(t)) return;
+  const ws = await workstation(t);
+  await ws.seed({ setup_token: setupToken("D"), ...SIBLINGS });
+  t.equal((await ws.sync()).code, 0);
+  t.ok(existsSync(ws.envFile));
+  const fresh = credential("r", Date.now() + 7 * HOUR);
+  ws.writeCredentials({ claudeAiOauth: fresh });
+  await ws.seed({ ...SIBLINGS });
+  const run = await ws.sync();
+  t.equal(run.code, 0, "exit 0", { stderr: run.stderr });
+  t.notOk(existsSync(ws.envFile), "env file removed");
+  t.same(JSON.parse(String((await ws.doc()).data?.claude_ai_oauth)), fresh, "rotating flow backed up");
+});
+
+t.test("fail-safe: no setup_token and no credentials: nothing created in the home, exit 0", async (t) => {
+  if (!requireRoot(t)) return;
+  const ws = await workstation(t);
+  await ws.seed({ ...SIBLINGS });
+  const before = ws.homeSnapshot();
+  const run = await ws.sync();
+  t.equal(run.code, 0, "exit 0: not enrolled", { stderr: run.stderr });
+  t.same(ws.homeSnapshot(), before, "home unchanged");
+  t.match(metrics(ws), /claude_auth_sync_valid\{user="[^"]+"\} 1/, "no alert");
+  t.same((await ws.doc()).data, SIBLINGS, "document unchanged");
+});
+
+t.test("restore: a logged-out stub is replaced by a usable backup, other keys kept", async (t) => {
+  if (!requireRoot(t)) return;
+  const ws = await workstation(t);
+  const backup = credential("b", Date.now() + 5 * HOUR);
+  await ws.seed({ claude_ai_oauth: JSON.stringify(backup), ...SIBLINGS });
+  ws.writeCredentials({ claudeAiOauth: STUB, mcpOAuth: { srv: { token: "keep-me" } } });
+  const run = await ws.sync();
+  t.equal(run.code, 0, "exit 0", { stderr: run.stderr });
+  const restored = JSON.parse(readFileSync(ws.credentialsFile, "utf8"));
+  t.same(restored.claudeAiOauth, backup, "the backup's credential");
+  t.same(restored.mcpOAuth, { srv: { token: "keep-me" } }, "mcpOAuth kept");
+  const stat = statSync(ws.credentialsFile);
+  t.equal(stat.mode & 0o777, 0o600);
+  t.equal(stat.uid, ws.user.uid);
+  const doc = await ws.doc();
+  t.equal(doc.version, 1, "a restore writes nothing to Vault");
+});
+
+t.test(
+  "SSO required: stub and an expired backup -> exit 3, notice, metric 0, nothing restored",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const ws = await workstation(t);
+    const expired = credential("old", Date.now() - HOUR);
+    await ws.seed({ claude_ai_oauth: JSON.stringify(expired) });
+    const stub = JSON.stringify({ claudeAiOauth: STUB });
+    ws.writeCredentials(stub);
+    const run = await ws.sync();
+    t.equal(run.code, 3, "exit 3", { stdout: run.stdout });
+    t.equal(readFileSync(ws.credentialsFile, "utf8"), stub, "the expired backup is not restored");
+    const notice = `${ws.user.home}/.config/claude-auth-sync/notice`;
+    t.match(readFileSync(notice, "utf8"), /claude auth login/, "a notice for the next shell");
+    t.equal(statSync(notice).uid, ws.user.uid);
+    t.match(metrics(ws), /claude_auth_sync_valid\{user="[^"]+"\} 0/, "alert metric 0");
+    // After an interactive login the next sync backs it up and clears the notice.
+    ws.writeCredentials({ claudeAiOauth: credential("new", Date.now() + 8 * HOUR) });
+    t.equal((await ws.sync()).code, 0);
+    t.notOk(existsSync(notice), "notice cleared");
+    t.match(metrics(ws), /claude_auth_sync_valid\{user="[^"]+"\} 1/);
+  },
+);
+
+t.test("bad setup_token in Vault: exit 6 naming setup_token, nothing written", async (t) => {
+  if (!requireRoot(t)) return;
+  const ws = await workstation(t);
+  for (const bad of [
+    `${setupToken()}\nEVIL=1`,
+    "sk-ant-oat01-$(touch /tmp/pwned)xxxxxxxxxxxxxxxx",
+    42,
+    "hunter2",
+  ]) {
+    await ws.seed({ setup_token: bad, ...SIBLINGS });
+    const before = ws.homeSnapshot();
+    const run = await ws.sync();
+    t.equal(run.code, 6, `exit 6 for ${JSON.stringify(bad).slice(0, 30)}`);
+    t.match(run.stdout + run.stderr, /setup_token/, "names the field");
+    t.same(ws.homeSnapshot(), before, "nothing written in the home");
+  }
+  t.notOk(existsSync("/tmp/pwned"), "nothing executed");
+});
+
+t.test("malformed Vault answers and wrong types: exit 6, nothing local changed", async (t) => {
+  if (!requireRoot(t)) return;
+  const ws = await workstation(t);
+  ws.writeCredentials({ claudeAiOauth: credential("x", Date.now() + HOUR) });
+  const before = ws.homeSnapshot();
+  ws.vault.inject({
+    kind: "garbage",
+    status: 200,
+    body: "<html>proxy</html>",
+    pathPrefix: "secret/data/",
+    times: 1,
+  });
+  let run = await ws.sync();
+  t.equal(run.code, 6, "garbage -> exit 6");
+  t.match(run.stdout + run.stderr, /not valid JSON/);
+  await ws.seed({ a: 1 });
+  ws.vault.inject({ kind: "truncated", pathPrefix: "secret/data/", times: 1 });
+  run = await ws.sync();
+  t.equal(run.code, 6, "truncated JSON -> exit 6");
+  t.same(ws.homeSnapshot(), before, "nothing local changed");
+});
+
+t.test(
+  "faults: refused, hang, sealed, 5xx, 403 -> exit 4/5 within the budget, nothing local changed",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const ws = await workstation(t);
+    await ws.seed({ setup_token: setupToken("F"), ...SIBLINGS });
+    const before = ws.homeSnapshot();
+    const cases: Array<[string, () => void, number, RegExp]> = [
+      ["hang", () => ws.vault.inject({ kind: "hang", times: 1 }), 4, /did not answer in time/],
+      ["sealed", () => ws.vault.seal(), 4, /sealed/],
+      ["500", () => ws.vault.inject({ kind: "status", status: 500, times: 1 }), 4, /HTTP 500/],
+      ["reset", () => ws.vault.inject({ kind: "reset", times: 1 }), 4, /reset|closed/],
+      [
+        "403",
+        () =>
+          ws.vault.inject({ kind: "status", status: 403, body: { errors: ["permission denied"] }, times: 1 }),
+        5,
+        /permission denied/,
+      ],
+    ];
+    for (const [name, arm, code, message] of cases) {
+      arm();
+      const run = await ws.sync();
+      ws.vault.unseal();
+      ws.vault.clearFaults();
+      t.equal(run.code, code, `${name}: exit ${code}`, { stdout: run.stdout });
+      t.match(run.stdout + run.stderr, message, `${name}: the message names the cause`);
+      t.ok(run.ms < 1500 + 1000, `${name}: bounded by the budget (${run.ms} ms)`);
+      t.same(ws.homeSnapshot(), before, `${name}: nothing local changed`);
+    }
+    await ws.vault.close();
+    const refused = await ws.sync();
+    t.equal(refused.code, 4, "connection refused: exit 4");
+    t.match(refused.stdout, /connection refused/);
+    t.same(ws.homeSnapshot(), before, "refused: nothing local changed");
+  },
+);
+
+t.test("a token without read on the document: exit 5 with the path and the fix", async (t) => {
+  if (!requireRoot(t)) return;
+  const ws = await workstation(t);
+  const answer = await vaultApi(ws.vault.addr, ws.vault.rootToken, "POST", "auth/token/create", {
+    policies: ["default"],
+    no_parent: true,
+  });
+  const weak = (answer.body?.auth as { client_token: string }).client_token;
+  const run = await ws.sync([], { VAULT_TOKEN: weak, CLAUDE_AUTH_SYNC_TOKEN_FILE: "" });
+  t.equal(run.code, 5, "exit 5");
+  t.match(run.stdout, /permission denied reading secret\/data\/workstation\/claude-users\//);
+  t.match(run.stdout, /fix:/);
+  t.notMatch(run.stdout + run.stderr, weak, "the token is not printed");
+});
+
+t.test("over a soft-deleted document a backup writes with cas = the deleted version", async (t) => {
+  if (!requireRoot(t)) return;
+  const ws = await workstation(t);
+  await ws.seed({ old: "x" });
+  await vaultApi(
+    ws.vault.addr,
+    ws.vault.rootToken,
+    "DELETE",
+    `secret/data/workstation/claude-users/${ws.user.name}`,
+  );
+  ws.writeCredentials({ claudeAiOauth: credential("d", Date.now() + 7 * HOUR) });
+  ws.vault.clearRequests();
+  const run = await ws.sync();
+  t.equal(run.code, 0, "exit 0", { stdout: run.stdout });
+  const write = ws.vault.requests.find((r) => r.method === "POST");
+  t.same((write?.body as { options?: unknown })?.options, { cas: 1 }, "cas names the deleted version");
+  const doc = await ws.doc();
+  t.equal(doc.version, 2);
+  t.notOk(doc.data && "old" in doc.data, "deleted keys stay deleted");
+});
+
+t.test("dry run prints the plan and changes nothing", async (t) => {
+  if (!requireRoot(t)) return;
+  const ws = await workstation(t);
+  await ws.seed({ setup_token: setupToken("P") });
+  const before = ws.homeSnapshot();
+  const run = await ws.sync(["--dry-run"]);
+  t.equal(run.code, 0);
+  t.match(run.stdout, /write the env file/);
+  t.same(ws.homeSnapshot(), before, "home unchanged");
+  t.notMatch(run.stdout, /sk-ant-oat01-PPPP/, "no token in the plan");
+});
+
+t.test("only root may sync another user; system users are ignored", async (t) => {
+  if (!requireRoot(t)) return;
+  const ws = await workstation(t);
+  const { runBinary } = await import("../helpers/cli.js");
+  const other = await runBinary(["sync", "--user", "root", "--config", ws.config], {
+    uid: ws.user.uid,
+    gid: ws.user.gid,
+  });
+  t.equal(other.code, 2, "exit 2 for --user as a non-root user");
+  t.match(other.stderr, /only root may act for another user/);
+  const system = await runBinary(["sync", "--user", "daemon", "--config", ws.config]);
+  t.equal(system.code, 0);
+  t.match(system.stdout, /ignored/);
+  const bad = await runBinary(["sync", "--user", "../etc", "--config", ws.config]);
+  t.equal(bad.code, 6, "a path-like user name is invalid data");
+});
