@@ -79,7 +79,13 @@ export class VaultClient {
     this.transport = secure ? https : http;
     // One kept-alive connection for the handful of requests in a run: one TLS handshake, not three.
     this.agent = secure
-      ? new https.Agent({ keepAlive: true, maxSockets: 1, ...(options.ca ? { ca: options.ca } : {}) })
+      ? new https.Agent({
+          keepAlive: true,
+          maxSockets: 1,
+          // Explicit: NODE_TLS_REJECT_UNAUTHORIZED=0 in an environment must never turn verification off.
+          rejectUnauthorized: true,
+          ...(options.ca ? { ca: options.ca } : {}),
+        })
       : new http.Agent({ keepAlive: true, maxSockets: 1 });
   }
 

@@ -252,6 +252,16 @@ export function vaultContract(t: TapLike, connect: () => Promise<VaultConnection
     const gone = await f.call("GET", `${m}/data/doc?version=1`);
     t.equal(gone.status, 404);
     t.same(gone.json, { errors: [] });
+
+    const mountWide = await f.kvMount();
+    t.equal((await f.call("POST", `${mountWide}/config`, { body: { max_versions: 2 } })).status, 204);
+    for (const v of [1, 2, 3]) await f.call("POST", `${mountWide}/data/doc`, { body: { data: { v } } });
+    const wide = await f.call("GET", `${mountWide}/metadata/doc`);
+    t.same(
+      Object.keys(field(wide.json, "data", "versions") as object).sort(),
+      ["2", "3"],
+      "the mount's max_versions applies too",
+    );
   });
 
   test("LIST on metadata names children, folders with a trailing slash, by LIST or GET ?list=true", async (f, t) => {

@@ -280,19 +280,18 @@ export class VaultCore {
         return errorOutput(404, []);
       return { status: 204, headers: baseHeaders(), body: "" };
     }
+    if (outcome.kind === "raw") {
+      if (outcome.data === null) return { status: outcome.status, headers: baseHeaders(), body: "" };
+      const raw = { ...envelopeOf(requestId, outcome.data, null, null), mount_type: "" };
+      // json.Marshal, not json.Encoder: no trailing newline.
+      return { status: outcome.status, headers: baseHeaders(), body: JSON.stringify(raw) };
+    }
     if (request.operation === "list") {
       const keys = outcome.data?.keys;
       if (!Array.isArray(keys) || keys.length === 0) return errorOutput(404, []);
     }
     const envelope: JsonObject = {
-      request_id: requestId,
-      lease_id: "",
-      renewable: false,
-      lease_duration: 0,
-      data: outcome.data,
-      wrap_info: null,
-      warnings: outcome.warnings && outcome.warnings.length > 0 ? outcome.warnings : null,
-      auth: outcome.auth ?? null,
+      ...envelopeOf(requestId, outcome.data, outcome.warnings ?? null, outcome.auth ?? null),
       mount_type: route.mountType,
     };
     let body: JsonObject = envelope;
@@ -300,7 +299,7 @@ export class VaultCore {
       body = { ...envelope };
       for (const [key, value] of Object.entries(outcome.data)) if (!(key in envelope)) body[key] = value;
     }
-    return jsonOutput(outcome.status ?? 200, body);
+    return jsonOutput(200, body);
   }
 
   private authenticate(headers: IncomingHttpHeaders): TokenEntry {
@@ -830,6 +829,25 @@ function describeAuthMount(m: AuthMount): JsonObject {
     seal_wrap: false,
     type: m.type,
     uuid: m.uuid,
+  };
+}
+
+/** logical.HTTPResponse, in its field order. */
+function envelopeOf(
+  requestId: string,
+  data: JsonObject | null,
+  warnings: string[] | null,
+  auth: JsonObject | null,
+): JsonObject {
+  return {
+    request_id: requestId,
+    lease_id: "",
+    renewable: false,
+    lease_duration: 0,
+    data,
+    wrap_info: null,
+    warnings: warnings && warnings.length > 0 ? warnings : null,
+    auth,
   };
 }
 

@@ -13,6 +13,7 @@ import {
   type Outcome,
   parseDurationSeconds,
   respond,
+  respondWithStatus,
   type Stamp,
   stamp,
   VaultError,
@@ -208,7 +209,7 @@ export class KvV2Engine implements SecretsEngine {
     if (!v) return nil;
     const metadata = this.versionMetadata(k, v);
     // A deleted or destroyed version is a 404 that still carries its metadata (pathDataRead).
-    if (this.isDeleted(v, r.now) || v.destroyed) return respond({ data: null, metadata }, { status: 404 });
+    if (this.isDeleted(v, r.now) || v.destroyed) return respondWithStatus(404, { data: null, metadata });
     return respond({ data: structuredClone(v.data), metadata });
   }
 
@@ -284,13 +285,14 @@ export class KvV2Engine implements SecretsEngine {
     const patch = r.data?.data;
     if (patch === undefined) throw new VaultError(400, "no data provided");
     const k = this.keys.get(key);
-    if (!k) return nil;
+    // RespondWithStatusCode(nil, req, 404): a 404 with an empty body, not `{"errors":[]}`.
+    if (!k) return respondWithStatus(404, null);
     this.checkAndSet(r, k);
     const latest = k.versions.get(k.currentVersion);
-    if (!latest) return nil;
+    if (!latest) return respondWithStatus(404, null);
     if (this.isDeleted(latest, r.now) || latest.destroyed)
       // pathDataPatch answers 404 with the flat version metadata (not nested like a read).
-      return respond(this.versionMetadata(k, latest), { status: 404 });
+      return respondWithStatus(404, this.versionMetadata(k, latest));
     const merged = mergePatch(latest.data ?? {}, patch);
     if (!isObject(merged)) throw new VaultError(400, "patched data is not a map");
     const v = this.addVersion(k, merged, r.now);
@@ -372,7 +374,7 @@ export class KvV2Engine implements SecretsEngine {
     if (!fields.some((f) => d[f] !== undefined)) return nil;
     let k = this.keys.get(key);
     if (!k) {
-      if (r.operation === "patch") return nil;
+      if (r.operation === "patch") return respondWithStatus(404, null);
       k = this.newKey(r.now);
       this.keys.set(key, k);
     }
@@ -414,7 +416,7 @@ export class KvV2Engine implements SecretsEngine {
 
   private subkeys(r: EngineRequest, key: string): Outcome {
     const read = this.readData(r, key);
-    if (read.kind !== "response" || read.status === 404) return read;
+    if (read.kind !== "response") return read;
     const data = read.data?.data;
     const depth = asInt(r.query.depth, "depth") ?? 0;
     const shape = (value: JsonValue, level: number): JsonValue => {

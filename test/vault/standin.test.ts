@@ -412,3 +412,44 @@ t.test("a fixed root token and listen address can be chosen", async (t) => {
   const self = await as(vault)("GET", "auth/token/lookup-self");
   t.match(field(self.json, "data"), { policies: ["root"], ttl: 0, expire_time: null, display_name: "root" });
 });
+
+t.test(
+  "sys/policy is the legacy alias of sys/policies/acl, with its data also at the top level",
+  async (t) => {
+    const vault = await started(t);
+    const root = as(vault);
+    t.equal(
+      (await root("PUT", "sys/policy/legacy", { policy: 'path "a/*" { capabilities = ["read"] }' })).status,
+      204,
+    );
+    const read = await root("GET", "sys/policy/legacy");
+    t.match(read.json, { name: "legacy", rules: String, data: { name: "legacy", rules: String } });
+    t.same(
+      field((await root("GET", "sys/policies/acl/legacy")).json, "data", "policy"),
+      'path "a/*" { capabilities = ["read"] }',
+    );
+    t.match(field((await root("GET", "sys/policy")).json, "policies"), ["default", "legacy", "root"]);
+    t.equal((await root("DELETE", "sys/policy/default")).status, 400, "the default policy cannot be deleted");
+    t.equal((await root("PUT", "sys/policy/root", { policy: "" })).status, 400);
+  },
+);
+
+t.test("handler-chosen 404s are rendered like RespondWithStatusCode", async (t) => {
+  const vault = await started(t);
+  const root = as(vault);
+  const patch = { headers: { "Content-Type": "application/merge-patch+json" } };
+  const absent = await root("PATCH", "secret/data/absent", { data: { a: 1 } }, patch);
+  t.equal(absent.status, 404);
+  t.equal(absent.text, "", "PATCH on a missing key: an empty body, not an errors list");
+  await root("POST", "secret/data/doc", { data: { a: 1 } });
+  await root("DELETE", "secret/data/doc");
+  const deleted = await root("GET", "secret/data/doc");
+  t.match(deleted.json, {
+    request_id: String,
+    data: { data: null, metadata: { version: 1 } },
+    mount_type: "",
+  });
+  t.notOk(deleted.text.endsWith("\n"), "json.Marshal: no trailing newline");
+  const patchDeleted = await root("PATCH", "secret/data/doc", { data: { a: 2 } }, patch);
+  t.match(patchDeleted.json, { data: { version: 1, destroyed: false } }, "flat version metadata");
+});

@@ -84,6 +84,7 @@ export async function startVaultStandIn(options: StandInOptions = {}): Promise<V
   const core = new VaultCore(clock, options.rootToken);
   const faults = new FaultTable();
   const requests: RequestLogEntry[] = [];
+  const delays = new Set<NodeJS.Timeout>();
   let seq = 0;
 
   const onRequest = (input: HttpInput, responder: Responder) => {
@@ -125,12 +126,14 @@ export async function startVaultStandIn(options: StandInOptions = {}): Promise<V
     }
     entry.fault = fault.kind;
     if (fault.kind === "delay") {
-      setTimeout(() => {
+      const timer = setTimeout(() => {
+        delays.delete(timer);
         if (responder.destroyed) return finish(null);
         const output = run();
         responder.send(output);
         finish(output.status);
       }, fault.ms);
+      delays.add(timer);
       return;
     }
     applyFault(fault, responder, run, finish, input.body, entry);
@@ -165,8 +168,9 @@ export async function startVaultStandIn(options: StandInOptions = {}): Promise<V
       socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
     else socket.destroy();
   });
-  // Idle keep-alive sockets must not keep close() waiting.
-  server.keepAliveTimeout = 1000;
+  // Vault's listener keeps idle connections for 5 minutes; a shorter timeout here would make keep-alive
+  // clients race the server's close (spurious ECONNRESET). close() destroys idle sockets anyway.
+  server.keepAliveTimeout = 5 * 60_000;
   const host = options.host ?? "127.0.0.1";
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -200,6 +204,8 @@ export async function startVaultStandIn(options: StandInOptions = {}): Promise<V
       ).length,
     close: () =>
       new Promise<void>((resolve) => {
+        for (const timer of delays) clearTimeout(timer);
+        delays.clear();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

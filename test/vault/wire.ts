@@ -27,11 +27,14 @@ export type Outcome =
       data: JsonObject | null;
       auth?: JsonObject | null;
       warnings?: string[] | null;
-      /** Overrides 200, e.g. the 404 that still carries metadata for a deleted KV v2 version. */
-      status?: number;
       /** sys/ endpoints whose data Vault also copies to the top level (http/handler.go injectDataIntoTopRoutes). */
       injectTopLevel?: boolean;
-    };
+    }
+  /**
+   * logical.RespondWithStatusCode: a status of the handler's choosing whose body is the marshalled
+   * envelope (mount_type empty: the router never sees it), or nothing at all when `data` is null.
+   */
+  | { kind: "raw"; status: number; data: JsonObject | null };
 
 export const nil: Outcome = { kind: "nil" };
 export function respond(
@@ -39,6 +42,9 @@ export function respond(
   extra: Omit<Extract<Outcome, { kind: "response" }>, "kind" | "data"> = {},
 ): Outcome {
   return { kind: "response", data, ...extra };
+}
+export function respondWithStatus(status: number, data: JsonObject | null): Outcome {
+  return { kind: "raw", status, data };
 }
 
 /** Vault's multierror rendering, used where Vault wraps an error in go-multierror. */
