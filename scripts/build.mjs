@@ -15,7 +15,10 @@ const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
 function commit() {
   if (process.env.CLAUDE_AUTH_SYNC_COMMIT) return process.env.CLAUDE_AUTH_SYNC_COMMIT;
   try {
-    return execFileSync("git", ["rev-parse", "--short=12", "HEAD"], { cwd: root, stdio: ["ignore", "pipe", "ignore"] })
+    return execFileSync("git", ["rev-parse", "--short=12", "HEAD"], {
+      cwd: root,
+      stdio: ["ignore", "pipe", "ignore"],
+    })
       .toString()
       .trim();
   } catch {
@@ -67,7 +70,14 @@ export function singleExecutable(bundlePath, outPath) {
   const postject = join(dirname(require.resolve("postject/package.json")), "dist", "cli.js");
   execFileSync(
     process.execPath,
-    [postject, outPath, "NODE_SEA_BLOB", blob, "--sentinel-fuse", "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2"],
+    [
+      postject,
+      outPath,
+      "NODE_SEA_BLOB",
+      blob,
+      "--sentinel-fuse",
+      "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2",
+    ],
     { stdio: ["ignore", "ignore", "inherit"] },
   );
   rmSync(blob, { force: true });

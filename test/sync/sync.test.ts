@@ -241,7 +241,7 @@ t.test("a token without read on the document: exit 5 with the path and the fix",
     policies: ["default"],
     no_parent: true,
   });
-  const weak = (answer.body?.auth as { client_token: string }).client_token;
+  const weak = (answer.body?.auth as { client_token: string } | undefined)?.client_token ?? "";
   const run = await ws.sync([], { VAULT_TOKEN: weak, CLAUDE_AUTH_SYNC_TOKEN_FILE: "" });
   t.equal(run.code, 5, "exit 5");
   t.match(run.stdout, /permission denied reading secret\/data\/workstation\/claude-users\//);

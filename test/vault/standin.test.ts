@@ -453,3 +453,37 @@ t.test("handler-chosen 404s are rendered like RespondWithStatusCode", async (t) 
   const patchDeleted = await root("PATCH", "secret/data/doc", { data: { a: 2 } }, patch);
   t.match(patchDeleted.json, { data: { version: 1, destroyed: false } }, "flat version metadata");
 });
+
+t.test("orphans need root or sudo; revoking a parent revokes its children", async (t) => {
+  const vault = await started(t);
+  const parent = await tokenWith(vault, `path "auth/token/create" { capabilities = ["update"] }`);
+  const orphanAttempt = await as(vault, parent)("POST", "auth/token/create", { no_parent: true });
+  t.equal(orphanAttempt.status, 400);
+  t.match(String(field(orphanAttempt.json, "errors", 0)), /root or sudo privileges required/);
+  const orphan = await as(vault)("POST", "auth/token/create", { no_parent: true, policies: ["p"] });
+  t.equal(field(orphan.json, "auth", "orphan"), true);
+  const child = String(
+    field((await as(vault, parent)("POST", "auth/token/create", {})).json, "auth", "client_token"),
+  );
+  t.equal((await as(vault, child)("GET", "auth/token/lookup-self")).status, 200);
+  t.equal((await as(vault, parent)("POST", "auth/token/revoke-self")).status, 204);
+  t.equal(
+    (await as(vault, child)("GET", "auth/token/lookup-self")).status,
+    403,
+    "the child went with its parent",
+  );
+});
+
+t.test("close() does not wait for hung or delayed requests", async (t) => {
+  const vault = await startVaultStandIn();
+  vault.inject({ kind: "hang", pathPrefix: "sys/mounts" });
+  vault.inject({ kind: "delay", ms: 60_000, pathPrefix: "sys/auth" });
+  const hung = as(vault)("GET", "sys/mounts", undefined, { timeoutMs: 60_000 });
+  const delayed = as(vault)("GET", "sys/auth", undefined, { timeoutMs: 60_000 });
+  const outcomes = [t.rejects(hung), t.rejects(delayed)];
+  while (vault.requests.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+  const before = Date.now();
+  await vault.close();
+  t.ok(Date.now() - before < 1000, "closed promptly");
+  await Promise.all(outcomes);
+});

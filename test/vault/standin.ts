@@ -79,6 +79,15 @@ export interface VaultStandIn {
   accessorOf(token: string): string | undefined;
 }
 
+/**
+ * Starts a stand-in on loopback. Example:
+ *
+ *   const vault = await startVaultStandIn();
+ *   t.teardown(() => vault.close());
+ *   await vaultCall(vault.addr, { method: "POST", path: "secret/data/u", token: vault.rootToken, body: { data: {} } });
+ *   vault.inject({ kind: "status", status: 503, method: "GET", pathPrefix: "secret/data/", times: 1 });
+ *   t.equal(vault.countRequests({ method: "POST" }), 1);
+ */
 export async function startVaultStandIn(options: StandInOptions = {}): Promise<VaultStandIn> {
   const clock = options.clock ?? Date.now;
   const core = new VaultCore(clock, options.rootToken);
