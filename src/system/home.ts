@@ -28,7 +28,12 @@ const STALE_TEMP_MS = 60_000;
 
 export interface HomeFile {
   text: string;
+  /** The file exactly as read: an rc file must be written back byte-for-byte, whatever its encoding. */
+  bytes: Buffer;
   mtimeMs: number;
+  /** Permission bits (mode & 0o7777), so a rewrite can keep them. */
+  mode: number;
+  uid: number;
 }
 
 function errno(error: unknown): string | undefined {
@@ -126,7 +131,14 @@ export class UserHome {
           length += read;
           if (length === buffer.length) refuse(path, "grew while being read");
         }
-        return { text: buffer.subarray(0, length).toString("utf8"), mtimeMs: stat.mtimeMs };
+        const bytes = buffer.subarray(0, length);
+        return {
+          text: bytes.toString("utf8"),
+          bytes,
+          mtimeMs: stat.mtimeMs,
+          mode: stat.mode & 0o7777,
+          uid: stat.uid,
+        };
       } finally {
         closeSync(fd);
       }
@@ -137,7 +149,7 @@ export class UserHome {
    * Replaces a file atomically: a new file created 0600 with O_EXCL|O_NOFOLLOW, written, fsynced,
    * renamed over the old one (a planted link or hard link is replaced, never written through).
    */
-  write(dir: readonly string[], name: string, content: string, mode = 0o600): void {
+  write(dir: readonly string[], name: string, content: string | Uint8Array, mode = 0o600): void {
     asUser(this.user, () => {
       const parent = this.directory(dir, true)!;
       this.removeStaleTemps(parent, name);
@@ -161,7 +173,7 @@ export class UserHome {
       }
       try {
         fchmodSync(fd, mode); // umask can only have narrowed it; make it exact
-        const bytes = Buffer.from(content, "utf8");
+        const bytes = typeof content === "string" ? Buffer.from(content, "utf8") : content;
         let offset = 0;
         while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
         fsyncSync(fd);

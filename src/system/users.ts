@@ -43,8 +43,8 @@ export function parsePasswdLine(line: string, name: string): SystemUser {
   return { name: fields[0] ?? name, uid, gid, home: home.replace(/\/+$/, "") || "/" };
 }
 
-/** Resolves a user through NSS; `undefined` when the user does not exist. */
-export function lookupUser(name: string, timeoutMs = 2000): SystemUser | undefined {
+/** The user's passwd line through NSS; `undefined` when the user does not exist. */
+function passwdEntry(name: string, timeoutMs: number): string | undefined {
   let output: string;
   try {
     output = execFileSync(GETENT, ["passwd", "--", name], {
@@ -64,10 +64,24 @@ export function lookupUser(name: string, timeoutMs = 2000): SystemUser | undefin
       },
     );
   }
-  const line = output.split("\n")[0] ?? "";
+  return output.split("\n")[0] ?? "";
+}
+
+/** Resolves a user through NSS; `undefined` when the user does not exist. */
+export function lookupUser(name: string, timeoutMs = 2000): SystemUser | undefined {
+  const line = passwdEntry(name, timeoutMs);
+  if (line === undefined) return undefined;
   const user = parsePasswdLine(line, name);
   if (user.name !== name) throw new InvalidDataError("user", `NSS returned ${user.name} for ${name}`);
   return user;
+}
+
+/** The login shell of the user's passwd entry (e.g. /usr/bin/zsh); `undefined` when it names none. */
+export function lookupLoginShell(name: string, timeoutMs = 2000): string | undefined {
+  const line = passwdEntry(name, timeoutMs);
+  if (line === undefined) return undefined;
+  const loginShell = line.split(":")[6]?.trim();
+  return loginShell ? loginShell : undefined;
 }
 
 /** The invoking user (getpwuid through NSS, inside libuv: no process spawned). */
