@@ -3,6 +3,9 @@ import yargs from "yargs";
 import { ExitCode } from "./errors.js";
 import { VERSION_LINE } from "./version.js";
 
+/** Bad argv, already reported on stderr. */
+class CliUsageFailure extends Error {}
+
 export async function runCli(argv: string[]): Promise<number> {
   let exitCode: number = ExitCode.ok;
   const setExit = (code: number) => {
@@ -49,6 +52,42 @@ export async function runCli(argv: string[]): Promise<number> {
         setExit(await pamCommand(args.config ? ["--config", args.config] : []));
       },
     )
+    .command(
+      "shell <action>",
+      "add (install) or remove (uninstall) the block in your rc file that loads CLAUDE_CODE_OAUTH_TOKEN",
+      (y) =>
+        y
+          .positional("action", {
+            choices: ["install", "uninstall"] as const,
+            describe: "install adds the block (once), uninstall removes it; nothing else changes",
+            demandOption: true,
+          })
+          .option("shell", {
+            choices: ["bash", "zsh", "fish"] as const,
+            describe: "whose rc file: ~/.bashrc, ~/.zshrc or ~/.config/fish/config.fish",
+            defaultDescription: "your login shell",
+          })
+          .option("user", { type: "string", describe: "the user whose rc file to edit (root only)" })
+          .example(
+            "$0 shell install --shell zsh",
+            "zsh on Debian never reads /etc/profile.d: source it from ~/.zshrc",
+          )
+          .example("$0 shell uninstall", "remove the block from your login shell's rc file")
+          .example(
+            "sudo $0 shell install --shell bash --user alice",
+            "as root, for alice (written as alice)",
+          ),
+      async (args) => {
+        const { shellCommand } = await import("./commands/shell.js");
+        setExit(
+          await shellCommand(args.action, {
+            ...(args.shell === undefined ? {} : { shell: args.shell }),
+            ...(args.user === undefined ? {} : { user: args.user }),
+            json: args.json === true,
+          }),
+        );
+      },
+    )
     .demandCommand(1, "name a command")
     .strict()
     .version(VERSION_LINE)
@@ -58,9 +97,15 @@ export async function runCli(argv: string[]): Promise<number> {
     .fail((message, error) => {
       if (error) throw error;
       process.stderr.write(`claude-auth: ${message}\nRun 'claude-auth --help' for the commands.\n`);
-      setExit(ExitCode.usage);
+      // Thrown, not just recorded: with exitProcess(false) yargs would otherwise still run the handler.
+      throw new CliUsageFailure();
     })
     .exitProcess(false);
-  await parser.parseAsync();
+  try {
+    await parser.parseAsync();
+  } catch (error) {
+    if (error instanceof CliUsageFailure) return ExitCode.usage;
+    throw error;
+  }
   return exitCode;
 }

@@ -33,6 +33,8 @@ export interface Config {
   allowInsecureHttp: boolean;
   /** A restore needs the backup's access token to stay valid at least this long. */
   restoreMarginMs: number;
+  /** Root-owned copies of setup-token env files that systemd loads into t3-serve@<user>. */
+  serviceEnvDir: string;
 }
 
 /** Every key this program reads; anything else in config.env is reported by `doctor`, never an error. */
@@ -56,6 +58,7 @@ export const CONFIG_KEYS = [
   "CLAUDE_AUTH_SYNC_PAM_STRICT",
   "CLAUDE_AUTH_SYNC_ALLOW_INSECURE_HTTP",
   "CLAUDE_AUTH_SYNC_RESTORE_MARGIN_S",
+  "CLAUDE_AUTH_SYNC_SERVICE_ENV_DIR",
 ] as const;
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 type RawConfig = Partial<Record<ConfigKey, string>>;
@@ -252,9 +255,13 @@ export function parseConfig(raw: RawConfig, source: Config["source"]): Config {
         0,
         86_400,
       ) * 1000,
+    serviceEnvDir: optional(raw.CLAUDE_AUTH_SYNC_SERVICE_ENV_DIR) ?? "/var/lib/claude-auth-sync/env",
   };
   if (config.metricsDir !== undefined && !config.metricsDir.startsWith("/")) {
     throw new InvalidDataError("CLAUDE_AUTH_SYNC_METRICS_DIR", "must be an absolute path");
+  }
+  if (!config.serviceEnvDir.startsWith("/")) {
+    throw new InvalidDataError("CLAUDE_AUTH_SYNC_SERVICE_ENV_DIR", "must be an absolute path");
   }
   return config;
 }

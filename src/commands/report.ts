@@ -9,6 +9,10 @@ function describeAction(action: Action): string {
       return "write the env file";
     case "remove-env-file":
       return "remove the env file";
+    case "write-service-env-file":
+      return "write the copy t3-serve@ loads";
+    case "remove-service-env-file":
+      return "remove the copy t3-serve@ loads";
     case "backup-credential":
       return "back up the local credential to Vault";
     case "restore-credential":

@@ -4,6 +4,7 @@ import { CREDENTIALS_FILE, parseCredentialsFile, withRotatingCredential } from "
 import { ENV_FILE_DIR, ENV_FILE_NAME, formatEnvFile } from "../claude/env-file.js";
 import type { Deadline } from "../deadline.js";
 import type { UserHome } from "../system/home.js";
+import { removeServiceEnvFile, serviceEnvPath, writeServiceEnvFile } from "../system/service-env.js";
 import type { VaultClient } from "../vault/client.js";
 import { type KvDocument, mergeWrite } from "../vault/kv.js";
 import type { Action, SyncPlan } from "./plan.js";
@@ -16,6 +17,8 @@ export interface ApplyContext {
   vault: { client: VaultClient; mount: string; path: string; current: KvDocument };
   deadline: Deadline;
   now: Date;
+  /** Directory of the root-owned copies for systemd (tests point it elsewhere). */
+  serviceEnvDir?: string | undefined;
 }
 
 /** Performs the actions in order; returns one line per action taken (no secrets). */
@@ -34,6 +37,12 @@ async function perform(action: Action, context: ApplyContext): Promise<string> {
     case "remove-env-file":
       home.remove(ENV_FILE_DIR, ENV_FILE_NAME);
       return `removed ${home.path(...ENV_FILE_DIR, ENV_FILE_NAME)}`;
+    case "write-service-env-file":
+      writeServiceEnvFile(home.user.name, formatEnvFile(action.setupToken), context.serviceEnvDir);
+      return `wrote ${serviceEnvPath(home.user.name, context.serviceEnvDir)}`;
+    case "remove-service-env-file":
+      removeServiceEnvFile(home.user.name, context.serviceEnvDir);
+      return `removed ${serviceEnvPath(home.user.name, context.serviceEnvDir)}`;
     case "backup-credential": {
       const credential = action.credential;
       const result = await mergeWrite(

@@ -15,6 +15,11 @@ export type EnvFileState =
 
 export interface LocalState {
   envFile: EnvFileState;
+  /**
+   * The root-owned copy systemd loads into t3-serve@<user> (/var/lib/claude-auth-sync/env/<user>.env);
+   * undefined when this run cannot manage it (not root).
+   */
+  serviceEnvFile?: EnvFileState | undefined;
   credentials: CredentialsFileState;
 }
 
@@ -31,6 +36,8 @@ export type Outcome = "valid" | "sso-required" | "not-enrolled";
 export type Action =
   | { kind: "write-env-file"; setupToken: string }
   | { kind: "remove-env-file" }
+  | { kind: "write-service-env-file"; setupToken: string }
+  | { kind: "remove-service-env-file" }
   | { kind: "backup-credential"; credential: RotatingCredential }
   | {
       kind: "restore-credential";
@@ -82,6 +89,11 @@ export function plan(document: UserDocument, local: LocalState, now: number, pol
           : "setup-token mode: env file differs from Vault, rewriting it",
       );
     }
+    const service = local.serviceEnvFile;
+    if (service !== undefined && !(service.kind === "present" && service.token === document.setupToken)) {
+      actions.push({ kind: "write-service-env-file", setupToken: document.setupToken });
+      reasons.push("setup-token mode: updating the copy t3-serve@ loads");
+    }
     reasons.push("setup-token mode: rotating credential left alone (no validate, backup or restore)");
     return { mode: "setup-token", outcome: "valid", actions, reasons, credentialExpiresAt: undefined };
   }
@@ -89,6 +101,10 @@ export function plan(document: UserDocument, local: LocalState, now: number, pol
   if (local.envFile.kind === "present") {
     actions.push({ kind: "remove-env-file" });
     reasons.push("no setup_token in Vault: removing the env file");
+  }
+  if (local.serviceEnvFile?.kind === "present") {
+    actions.push({ kind: "remove-service-env-file" });
+    reasons.push("no setup_token in Vault: removing the copy t3-serve@ loads");
   }
 
   const credentials = local.credentials;

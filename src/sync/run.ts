@@ -15,7 +15,8 @@ import { Deadline } from "../deadline.js";
 import { AuthSyncError, ExitCode, exitCodeOf, formatError, InvalidDataError } from "../errors.js";
 import { UserHome } from "../system/home.js";
 import { acquireUserLock, type UserLock } from "../system/lock.js";
-import type { SystemUser } from "../system/users.js";
+import { readServiceEnvFile } from "../system/service-env.js";
+import { isRoot, type SystemUser } from "../system/users.js";
 import { authenticate, renewTokenIfLow } from "../vault/auth.js";
 import { VaultClient } from "../vault/client.js";
 import { readDocument } from "../vault/kv.js";
@@ -65,11 +66,24 @@ export function credentialsDirectory(user: SystemUser, claudeConfigDir: string |
   return [CREDENTIALS_DIR];
 }
 
-function readLocalState(home: UserHome, credentialsDir: readonly string[]): LocalState {
-  const env = home.read(ENV_FILE_DIR, ENV_FILE_NAME);
+function readLocalState(
+  home: UserHome,
+  credentialsDir: readonly string[],
+  serviceEnvDir: string | undefined,
+): LocalState {
+  let envFile: LocalState["envFile"];
+  try {
+    const env = home.read(ENV_FILE_DIR, ENV_FILE_NAME);
+    envFile = env ? { kind: "present", token: parseEnvFile(env.text) } : { kind: "absent" };
+  } catch (error) {
+    // Something planted where our file belongs (a link, a FIFO): not ours to read, ours to replace.
+    if (!(error instanceof InvalidDataError)) throw error;
+    envFile = { kind: "present", token: null };
+  }
   const credentials = home.read(credentialsDir, CREDENTIALS_FILE);
   return {
-    envFile: env ? { kind: "present", token: parseEnvFile(env.text) } : { kind: "absent" },
+    envFile,
+    serviceEnvFile: isRoot() ? readServiceEnvFile(home.user.name, serviceEnvDir) : undefined,
     credentials: credentials ? parseCredentialsFile(credentials.text) : { kind: "absent" },
   };
 }
@@ -118,14 +132,14 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
     const path = documentPath(config, user.name);
     const policy = { restoreMarginMs: config.restoreMarginMs };
     let current = await readDocument(client, config.kvMount, path);
-    local = readLocalState(home, credentialsDir);
+    local = readLocalState(home, credentialsDir, config.serviceEnvDir);
     syncPlan = plan(parseUserDocument(current), local, now.getTime(), policy);
     // Steady state takes no lock and writes nothing. Changes are decided again under the lock, on a
     // fresh read, so a login, the timer and enable/disable never act on each other's stale view.
     if (!request.dryRun && syncPlan.actions.length > 0) {
       lock = await acquireUserLock(home, deadline);
       current = await readDocument(client, config.kvMount, path);
-      local = readLocalState(home, credentialsDir);
+      local = readLocalState(home, credentialsDir, config.serviceEnvDir);
       syncPlan = plan(parseUserDocument(current), local, now.getTime(), policy);
       applied = await apply(syncPlan, {
         home,
@@ -133,6 +147,7 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
         vault: { client, mount: config.kvMount, path, current },
         deadline,
         now,
+        serviceEnvDir: config.serviceEnvDir,
       });
     }
     if (!request.dryRun && request.renewToken && config.auth === "token" && deadline.remainingMs() > 500) {

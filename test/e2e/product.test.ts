@@ -128,7 +128,7 @@ async function startClaude(
   return run;
 }
 
-/** Clears the stand-in, starts claude, and returns the run with the Authorization headers it sent. */
+/** Starts claude and returns the run with the Authorization headers of its Messages API calls. */
 async function ping(
   t: Test,
   ws: Workstation,
@@ -136,17 +136,29 @@ async function ping(
   launcher: Launcher,
   inherited: Record<string, string> = {},
 ) {
-  standIn.clearRequests();
+  const seen = standIn.requests.length;
   const run = await startClaude(t, ws.user, standIn, launcher, inherited);
-  const sent = standIn.messageRequests().map((call) => call.authorization);
-  return { run, sent };
+  const sent = standIn
+    .messageRequests()
+    .filter((call) => standIn.requests.indexOf(call) >= seen)
+    .map((call) => call.authorization);
+  return { run, sent, launcher };
 }
 
 /** Asserts claude answered, having sent exactly `Bearer <token>` and nothing else. */
-function answeredWith(t: Test, result: Awaited<ReturnType<typeof ping>>, token: string, what: string) {
-  t.equal(result.run.exitCode, 0, `${what}: claude exits 0`);
-  t.equal(result.run.stdout.trim(), "pong", `${what}: claude prints the answer`);
-  t.same(result.sent, [`Bearer ${token}`], `${what}: Authorization: Bearer <${what}>`);
+function answeredWith(t: Test, result: Awaited<ReturnType<typeof ping>>, token: string, tokenName: string) {
+  const how = result.launcher;
+  t.equal(result.run.exitCode, 0, `${how}: claude exits 0`);
+  t.equal(result.run.stdout.trim(), "pong", `${how}: claude prints the answer`);
+  t.same(result.sent, [`Bearer ${token}`], `${how}: Authorization: Bearer <${tokenName}>, and nothing else`);
+}
+
+/** Asserts claude refused to start for want of a credential, and sent none. */
+function notLoggedIn(t: Test, result: Awaited<ReturnType<typeof ping>>) {
+  const how = result.launcher;
+  t.not(result.run.exitCode, 0, `${how}: claude fails`);
+  t.match(`${result.run.stdout}${result.run.stderr}`, /not logged in/i, `${how}: it says "Not logged in"`);
+  t.same(result.sent, [], `${how}: no credential reaches Anthropic`);
 }
 
 async function standInFor(t: Test): Promise<AnthropicStandIn> {
@@ -175,7 +187,7 @@ function terminalExports(user: TestUser): Record<string, string> {
 }
 
 t.test(
-  "setup-token mode: after a sync, claude sends the setup token, the logged-out stub notwithstanding",
+  "setup-token mode: after a sync, claude sends the setup token; a logged-out stub does not matter",
   async (t) => {
     if (!requireRoot(t)) return;
     const ws = await workstation(t);
@@ -185,21 +197,19 @@ t.test(
     const stub = readFileSync(ws.credentialsFile, "utf8");
     await ws.seed({ setup_token: setupToken, vaultwarden_url: "https://vw.example/" });
 
-    const before = await ping(t, ws, standIn, "bash+snippet");
-    t.not(before.run.exitCode, 0, "before the sync: claude fails");
-    t.match(`${before.run.stdout}${before.run.stderr}`, /not logged in/i, 'before the sync: "Not logged in"');
-    t.same(before.sent, [], "before the sync: no credential reaches Anthropic");
+    t.comment("before the sync (negative control)");
+    notLoggedIn(t, await ping(t, ws, standIn, "bash+snippet"));
 
     await syncOk(t, ws, "setup token in Vault");
 
-    answeredWith(t, await ping(t, ws, standIn, "bash+snippet"), setupToken, "the setup token (bash)");
-    answeredWith(t, await ping(t, ws, standIn, "start-claude"), setupToken, "the setup token (start-claude)");
+    answeredWith(t, await ping(t, ws, standIn, "bash+snippet"), setupToken, "the setup token");
+    answeredWith(t, await ping(t, ws, standIn, "start-claude"), setupToken, "the setup token");
     t.equal(readFileSync(ws.credentialsFile, "utf8"), stub, "the logged-out stub is left as it was");
   },
 );
 
 t.test(
-  "disable: without setup_token in Vault, a new shell's claude falls back to the credentials file",
+  "disable: without setup_token in Vault, new shells and start-claude fall back to the credentials file",
   async (t) => {
     if (!requireRoot(t)) return;
     const ws = await workstation(t);
@@ -217,17 +227,18 @@ t.test(
     await syncOk(t, ws, "setup_token removed");
 
     t.notOk(existsSync(ws.envFile), "the env file is gone");
+    const disabledAt = standIn.requests.length;
     answeredWith(t, await ping(t, ws, standIn, "bash+snippet"), local.accessToken, "the file's access token");
-    const fromOld = await ping(t, ws, standIn, "start-claude", oldTerminal);
+    t.comment("start-claude from a terminal opened before the disable, still exporting the setup token");
     answeredWith(
       t,
-      fromOld,
+      await ping(t, ws, standIn, "start-claude", oldTerminal),
       local.accessToken,
-      "the file's access token, via start-claude in the old terminal",
+      "the file's access token",
     );
     t.notOk(
-      standIn.requests.some((call) => call.authorization?.includes(setupToken)),
-      "the withdrawn setup token is not sent",
+      standIn.requests.slice(disabledAt).some((call) => call.authorization?.includes(setupToken)),
+      "after the disable, no request carries the setup token",
     );
     t.equal((await ws.doc()).data?.vaultwarden_token, "vw-keep", "the sibling key in Vault is kept");
   },
@@ -246,10 +257,8 @@ t.test("rotating restore: a logged-out user is logged in again from the Vault ba
     claude_ai_oauth_host: "other-workstation",
   });
 
-  const before = await ping(t, ws, standIn, "start-claude");
-  t.not(before.run.exitCode, 0, "before the sync: claude fails");
-  t.match(`${before.run.stdout}${before.run.stderr}`, /not logged in/i, 'before the sync: "Not logged in"');
-  t.same(before.sent, [], "before the sync: no credential reaches Anthropic");
+  t.comment("before the sync (negative control)");
+  notLoggedIn(t, await ping(t, ws, standIn, "start-claude"));
 
   await syncOk(t, ws, "restore");
 
@@ -301,16 +310,13 @@ t.test(
       `CLAUDE_CODE_OAUTH_TOKEN=${tokenB}\n`,
       "after the sync: B on disk",
     );
-    answeredWith(t, await ping(t, ws, standIn, "bash+snippet"), tokenB, "token B (new shell)");
-    answeredWith(
-      t,
-      await ping(t, ws, standIn, "start-claude", oldTerminal),
-      tokenB,
-      "token B (start-claude, old terminal)",
-    );
+    const rotatedAt = standIn.requests.length;
+    answeredWith(t, await ping(t, ws, standIn, "bash+snippet"), tokenB, "token B");
+    t.comment("start-claude from a terminal opened before the sync, still exporting token A");
+    answeredWith(t, await ping(t, ws, standIn, "start-claude", oldTerminal), tokenB, "token B");
     t.notOk(
-      standIn.requests.some((call) => call.authorization?.includes(tokenA)),
-      "the revoked token A is not sent",
+      standIn.requests.slice(rotatedAt).some((call) => call.authorization?.includes(tokenA)),
+      "after the sync, no request carries the revoked token A",
     );
   },
 );

@@ -33,6 +33,8 @@ export interface Workstation {
   doc(): Promise<{ status: number; data: Record<string, unknown> | undefined; version: number | undefined }>;
   seed(data: Record<string, unknown>): Promise<void>;
   envFile: string;
+  /** The root-owned copy systemd loads into t3-serve@<user>. */
+  serviceEnvFile: string;
   credentialsFile: string;
   writeCredentials(content: unknown): void;
   homeSnapshot(): Record<string, string>;
@@ -52,6 +54,7 @@ export async function workstation(t: Test, configExtra: Record<string, string> =
       VAULT_ADDR: vault.addr,
       CLAUDE_AUTH_SYNC_TIMEOUT_MS: "1500",
       CLAUDE_AUTH_SYNC_METRICS_DIR: metricsDir,
+      CLAUDE_AUTH_SYNC_SERVICE_ENV_DIR: join(metricsDir, "service-env"),
       ...configExtra,
     },
     token,
@@ -65,6 +68,7 @@ export async function workstation(t: Test, configExtra: Record<string, string> =
     metricsDir,
     hostToken: token,
     envFile,
+    serviceEnvFile: join(metricsDir, "service-env", `${user.name}.env`),
     credentialsFile,
     sync: (extra = [], env = {}) =>
       runBinary(["sync", "--user", user.name, "--config", config.path, ...extra], { env }),

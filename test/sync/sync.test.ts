@@ -1,4 +1,5 @@
 // `claude-auth sync` end to end: the built binary, a real user, the Vault stand-in with the host policy.
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import t from "tap";
 import { requireRoot } from "../helpers/users.js";
@@ -83,6 +84,36 @@ t.test(
     await new Promise((r) => setTimeout(r, 20));
     t.equal((await ws.sync()).code, 0);
     t.equal(statSync(ws.envFile).mtimeMs, mtime, "not rewritten when unchanged");
+  },
+);
+
+t.test(
+  "the copy t3-serve@ loads is root-owned, follows Vault, and ignores links planted in the home",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const ws = await workstation(t);
+    const token = setupToken("T");
+    await ws.seed({ setup_token: token });
+    t.equal((await ws.sync()).code, 0);
+    t.equal(
+      readFileSync(ws.serviceEnvFile, "utf8"),
+      `CLAUDE_CODE_OAUTH_TOKEN=${token}\n`,
+      "same line as the user's file",
+    );
+    const stat = statSync(ws.serviceEnvFile);
+    t.equal(stat.uid, 0, "owned by root");
+    t.equal(stat.mode & 0o777, 0o600, "0600");
+    // The user swaps their env file for a link to someone else's: the service copy still comes from Vault.
+    execFileSync("runuser", ["-u", ws.user.name, "--", "ln", "-sf", "/etc/shadow", ws.envFile]);
+    t.equal((await ws.sync()).code, 0);
+    t.equal(
+      readFileSync(ws.serviceEnvFile, "utf8"),
+      `CLAUDE_CODE_OAUTH_TOKEN=${token}\n`,
+      "still the user's own token",
+    );
+    await ws.seed({});
+    t.equal((await ws.sync()).code, 0);
+    t.notOk(existsSync(ws.serviceEnvFile), "removed with the setup token");
   },
 );
 

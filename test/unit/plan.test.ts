@@ -275,6 +275,33 @@ const rows: Row[] = [
   },
 ];
 
+t.test("root runs keep the service copy in step with Vault; user runs leave it alone", async (t) => {
+  const withService = (service: EnvFileState): LocalState => ({
+    envFile: { kind: "present", token: SETUP },
+    serviceEnvFile: service,
+    credentials: { kind: "absent" },
+  });
+  const kinds = (l: LocalState, d = doc({ setup_token: SETUP })) =>
+    plan(d, l, NOW, policy).actions.map((a) => a.kind);
+  t.same(kinds(withService({ kind: "absent" })), ["write-service-env-file"], "missing copy written");
+  t.same(
+    kinds(withService({ kind: "present", token: OTHER_SETUP })),
+    ["write-service-env-file"],
+    "stale copy rewritten",
+  );
+  t.same(kinds(withService({ kind: "present", token: SETUP })), [], "current copy: nothing");
+  t.same(
+    kinds({ envFile: { kind: "present", token: SETUP }, credentials: { kind: "absent" } }),
+    [],
+    "not root: unmanaged",
+  );
+  t.same(
+    kinds(withService({ kind: "present", token: SETUP }), doc({})),
+    ["remove-env-file", "remove-service-env-file"],
+    "disable removes both",
+  );
+});
+
 for (const row of rows) {
   t.test(row.name, async (t) => {
     const result = plan(row.document, row.local, NOW, policy);
