@@ -15,8 +15,11 @@ import {
 } from "node:fs";
 import { dirname, join } from "node:path";
 import t from "tap";
+import { bash } from "../../src/shell/bash.js";
 import { BLOCK_BEGIN, BLOCK_END, renderBlock } from "../../src/shell/rc-block.js";
 import { zsh } from "../../src/shell/zsh.js";
+import { type RunResult, runBinary } from "../helpers/cli.js";
+import { createTestUser, requireRoot, type TestUser } from "../helpers/users.js";
 import {
   asUser,
   ENV_FILE,
@@ -27,8 +30,6 @@ import {
   stagingDir,
   writeAsUser,
 } from "../shell/harness.js";
-import { type RunResult, runBinary } from "../helpers/cli.js";
-import { createTestUser, requireRoot, type TestUser } from "../helpers/users.js";
 
 /** The binary run as the user, with the environment a login gives them. */
 function asTheUser(user: TestUser, args: string[]): Promise<RunResult> {
@@ -82,46 +83,57 @@ function blockCount(path: string): number {
   return readFileSync(path, "latin1").split(BLOCK_BEGIN).length - 1;
 }
 
-t.test("install adds one block to an rc file; uninstall gives back the same bytes, mode and owner", async (t) => {
-  if (!requireRoot(t)) return;
-  const user = createTestUser(t, "cassi");
-  // CRLF lines, a Latin-1 byte that is not UTF-8, a tab: any re-encoding would show.
-  const original = Buffer.concat([
-    Buffer.from("# my zshrc\r\nexport EDITOR=vim\r\n# caf"),
-    Buffer.from([0xe9]),
-    Buffer.from("\talias ll='ls -l'\n"),
-  ]);
-  const rc = plantRcFile(user, ".zshrc", original, 0o640);
-  const before = snapshot(rc);
+t.test(
+  "install adds one block to an rc file; uninstall gives back the same bytes, mode and owner",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const user = createTestUser(t, "cassi");
+    // CRLF lines, a Latin-1 byte that is not UTF-8, a tab: any re-encoding would show.
+    const original = Buffer.concat([
+      Buffer.from("# my zshrc\r\nexport EDITOR=vim\r\n# caf"),
+      Buffer.from([0xe9]),
+      Buffer.from("\talias ll='ls -l'\n"),
+    ]);
+    const rc = plantRcFile(user, ".zshrc", original, 0o640);
+    const before = snapshot(rc);
 
-  const installed = await asTheUser(user, ["install", "--shell", "zsh"]);
-  t.equal(installed.code, 0, installed.stderr);
-  t.match(installed.stdout, `added the claude-auth-sync block to ${rc}\n`);
-  t.match(installed.stdout, "to undo: claude-auth shell uninstall --shell zsh");
-  const afterInstall = snapshot(rc);
-  t.same(afterInstall.bytes.subarray(0, original.length), original, "the old content is a byte-exact prefix");
-  t.equal(afterInstall.bytes.subarray(original.length).toString(), `${renderBlock(zsh)}\n`, "then the block");
-  t.equal(afterInstall.mode, 0o640, "the file keeps its mode");
-  t.equal(afterInstall.uid, user.uid, "and its owner");
-  t.notMatch(afterInstall.bytes.toString(), /sk-ant|CLAUDE_CODE_OAUTH_TOKEN=/, "no token in the rc file");
+    const installed = await asTheUser(user, ["install", "--shell", "zsh"]);
+    t.equal(installed.code, 0, installed.stderr);
+    t.match(installed.stdout, `added the claude-auth-sync block to ${rc}\n`);
+    t.match(installed.stdout, "to undo: claude-auth shell uninstall --shell zsh");
+    const afterInstall = snapshot(rc);
+    t.same(
+      afterInstall.bytes.subarray(0, original.length),
+      original,
+      "the old content is a byte-exact prefix",
+    );
+    t.equal(
+      afterInstall.bytes.subarray(original.length).toString(),
+      `${renderBlock(zsh)}\n`,
+      "then the block",
+    );
+    t.equal(afterInstall.mode, 0o640, "the file keeps its mode");
+    t.equal(afterInstall.uid, user.uid, "and its owner");
+    t.notMatch(afterInstall.bytes.toString(), /sk-ant|CLAUDE_CODE_OAUTH_TOKEN=/, "no token in the rc file");
 
-  const again = await asTheUser(user, ["install", "--shell", "zsh"]);
-  t.equal(again.code, 0, again.stderr);
-  t.match(again.stdout, `the claude-auth-sync block is already present in ${rc}; nothing changed`);
-  t.same(snapshot(rc), afterInstall, "a second install changes nothing");
-  t.equal(blockCount(rc), 1, "one block");
+    const again = await asTheUser(user, ["install", "--shell", "zsh"]);
+    t.equal(again.code, 0, again.stderr);
+    t.match(again.stdout, `the claude-auth-sync block is already present in ${rc}; nothing changed`);
+    t.same(snapshot(rc), afterInstall, "a second install changes nothing");
+    t.equal(blockCount(rc), 1, "one block");
 
-  const removed = await asTheUser(user, ["uninstall", "--shell", "zsh"]);
-  t.equal(removed.code, 0, removed.stderr);
-  t.match(removed.stdout, `removed the claude-auth-sync block from ${rc}`);
-  t.match(removed.stdout, "to add it: claude-auth shell install --shell zsh");
-  t.same(snapshot(rc), before, "bytes, mode, owner and group as before install");
+    const removed = await asTheUser(user, ["uninstall", "--shell", "zsh"]);
+    t.equal(removed.code, 0, removed.stderr);
+    t.match(removed.stdout, `removed the claude-auth-sync block from ${rc}`);
+    t.match(removed.stdout, "to add it: claude-auth shell install --shell zsh");
+    t.same(snapshot(rc), before, "bytes, mode, owner and group as before install");
 
-  const removedAgain = await asTheUser(user, ["uninstall", "--shell", "zsh"]);
-  t.equal(removedAgain.code, 0, removedAgain.stderr);
-  t.match(removedAgain.stdout, `no claude-auth-sync block to remove in ${rc}; nothing changed`);
-  t.same(snapshot(rc), before);
-});
+    const removedAgain = await asTheUser(user, ["uninstall", "--shell", "zsh"]);
+    t.equal(removedAgain.code, 0, removedAgain.stderr);
+    t.match(removedAgain.stdout, `no claude-auth-sync block to remove in ${rc}; nothing changed`);
+    t.same(snapshot(rc), before);
+  },
+);
 
 t.test("an rc file without a final newline gets none added, and none is left after uninstall", async (t) => {
   if (!requireRoot(t)) return;
@@ -129,7 +141,7 @@ t.test("an rc file without a final newline gets none added, and none is left aft
   const rc = plantRcFile(user, ".bashrc", "export A=1", 0o644);
   const installed = await asTheUser(user, ["install", "--shell", "bash"]);
   t.equal(installed.code, 0, installed.stderr);
-  t.equal(readFileSync(rc, "utf8"), `export A=1\n${renderBlock(zsh)}`, "one separator, the block last");
+  t.equal(readFileSync(rc, "utf8"), `export A=1\n${renderBlock(bash)}`, "one separator, the block last");
   t.equal((await asTheUser(user, ["install", "--shell", "bash"])).code, 0);
   t.equal(blockCount(rc), 1, "still one block");
   t.equal((await asTheUser(user, ["uninstall", "--shell", "bash"])).code, 0);
@@ -185,13 +197,31 @@ t.test("--user is for root only: a user naming another is refused with exit 2", 
   const bob = createTestUser(t, "cassb");
   const refused = await asTheUser(alice, ["install", "--shell", "zsh", "--user", bob.name]);
   t.equal(refused.code, 2);
-  t.match(refused.stderr, `only root may act for another user (you are ${alice.name}, asked for ${bob.name})`);
+  t.match(
+    refused.stderr,
+    `only root may act for another user (you are ${alice.name}, asked for ${bob.name})`,
+  );
   t.notOk(existsSync(join(bob.home, ".zshrc")), "nothing written in bob's home");
   t.notOk(existsSync(join(alice.home, ".zshrc")), "nor in alice's");
 
   const rootWithoutUser = await asRoot(["install", "--shell", "zsh"]);
   t.equal(rootWithoutUser.code, 2, "root must name the user");
   t.match(rootWithoutUser.stderr, "--user NAME");
+});
+
+t.test("a misspelt option or action is a usage error and writes nothing", async (t) => {
+  if (!requireRoot(t)) return;
+  const user = createTestUser(t, "casso");
+  for (const args of [
+    ["install", "--shell", "zsh", "--dry-run"],
+    ["install", "--shell", "tcsh"],
+    ["instal", "--shell", "zsh"],
+  ]) {
+    const refused = await asTheUser(user, args);
+    t.equal(refused.code, 2, args.join(" "));
+    t.match(refused.stderr, "Run 'claude-auth --help' for the commands.", args.join(" "));
+  }
+  t.notOk(existsSync(join(user.home, ".zshrc")), "no ~/.zshrc written");
 });
 
 t.test("root installing for a user writes the rc file as that user", async (t) => {
@@ -229,7 +259,11 @@ t.test("an rc file that is a symlink or not the user's is refused, its target un
     const refused = await run();
     t.equal(refused.code, 6, `${who}: invalid data`);
     t.match(refused.stderr, `${rc}: is a symbolic link`, `${who}: says what and where`);
-    t.match(refused.stderr, renderBlock(zsh).split("\n")[2] as string, `${who}: shows the line to add by hand`);
+    t.match(
+      refused.stderr,
+      renderBlock(zsh).split("\n")[2] as string,
+      `${who}: shows the line to add by hand`,
+    );
     t.equal(refused.stdout, "", `${who}: claims nothing`);
   }
   t.same(readFileSync("/etc/passwd"), passwdBefore, "/etc/passwd untouched");
@@ -286,32 +320,35 @@ t.test("fish: install creates ~/.config/fish/config.fish, which fish accepts", a
   }
 });
 
-t.test("a real zsh and a non-login bash, started as the user, load the token once the block is in", async (t) => {
-  if (!requireRoot(t)) return;
-  if (!requireTools(t, ["zsh", "bash", "setpriv", "unshare"])) return;
-  if (!requireMountNamespace(t)) return;
-  const user = createTestUser(t, "cassz");
-  const token = fakeToken();
-  writeAsUser(user, ENV_FILE, `CLAUDE_CODE_OAUTH_TOKEN=${token}\n`);
-  plantRcFile(user, ".zshrc", "# my zshrc\nexport EDITOR=vim\n", 0o644);
-  // The snippet where the block points: the repo's copy over /etc/profile.d, in a private mount namespace.
-  const profileD = stagingDir(t, { "claude-auth.sh": snippetSh });
-  const mounts = [{ source: profileD, target: "/etc/profile.d" }];
-  const tokenIn = (shell: string) =>
-    asUser(user, [shell, "-i", "-c", "printenv CLAUDE_CODE_OAUTH_TOKEN || true"], { mounts }).stdout.trim();
+t.test(
+  "a real zsh and a non-login bash, started as the user, load the token once the block is in",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    if (!requireTools(t, ["zsh", "bash", "setpriv", "unshare"])) return;
+    if (!requireMountNamespace(t)) return;
+    const user = createTestUser(t, "cassz");
+    const token = fakeToken();
+    writeAsUser(user, ENV_FILE, `CLAUDE_CODE_OAUTH_TOKEN=${token}\n`);
+    plantRcFile(user, ".zshrc", "# my zshrc\nexport EDITOR=vim\n", 0o644);
+    // The snippet where the block points: the repo's copy over /etc/profile.d, in a private mount namespace.
+    const profileD = stagingDir(t, { "claude-auth.sh": snippetSh });
+    const mounts = [{ source: profileD, target: "/etc/profile.d" }];
+    const tokenIn = (shell: string) =>
+      asUser(user, [shell, "-i", "-c", "printenv CLAUDE_CODE_OAUTH_TOKEN || true"], { mounts }).stdout.trim();
 
-  t.equal(tokenIn("zsh"), "", "before install, zsh never reads /etc/profile.d: no token");
-  t.equal(tokenIn("bash"), "", "nor does a non-login bash");
+    t.equal(tokenIn("zsh"), "", "before install, zsh never reads /etc/profile.d: no token");
+    t.equal(tokenIn("bash"), "", "nor does a non-login bash");
 
-  t.equal((await asTheUser(user, ["install", "--shell", "zsh"])).code, 0);
-  t.equal(tokenIn("zsh"), token, "after install, zsh has the token");
-  t.equal((await asTheUser(user, ["install", "--shell", "bash"])).code, 0);
-  t.equal(tokenIn("bash"), token, "and so has a non-login interactive bash");
-  for (const rc of [".zshrc", ".bashrc"]) {
-    t.notOk(readFileSync(join(user.home, rc), "utf8").includes(token), `the token is not in ~/${rc}`);
-  }
+    t.equal((await asTheUser(user, ["install", "--shell", "zsh"])).code, 0);
+    t.equal(tokenIn("zsh"), token, "after install, zsh has the token");
+    t.equal((await asTheUser(user, ["install", "--shell", "bash"])).code, 0);
+    t.equal(tokenIn("bash"), token, "and so has a non-login interactive bash");
+    for (const rc of [".zshrc", ".bashrc"]) {
+      t.notOk(readFileSync(join(user.home, rc), "utf8").includes(token), `the token is not in ~/${rc}`);
+    }
 
-  t.equal((await asTheUser(user, ["uninstall", "--shell", "zsh"])).code, 0);
-  t.equal(tokenIn("zsh"), "", "after uninstall, no token again");
-  t.equal(readFileSync(join(user.home, ".zshrc"), "utf8"), "# my zshrc\nexport EDITOR=vim\n");
-});
+    t.equal((await asTheUser(user, ["uninstall", "--shell", "zsh"])).code, 0);
+    t.equal(tokenIn("zsh"), "", "after uninstall, no token again");
+    t.equal(readFileSync(join(user.home, ".zshrc"), "utf8"), "# my zshrc\nexport EDITOR=vim\n");
+  },
+);

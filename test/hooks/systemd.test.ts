@@ -18,8 +18,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import t, { type Test } from "tap";
-import { DROPIN_NAME, ENV_FILE_IN_HOME, instanceDropIn } from "../../src/system/unit-dropin.js";
-import { lookupUser } from "../../src/system/users.js";
+import { removeServiceEnvFile, SERVICE_ENV_DIR, writeServiceEnvFile } from "../../src/system/service-env.js";
 import { createTestUser, requireRoot } from "../helpers/users.js";
 
 const HOOKS = join(dirname(fileURLToPath(import.meta.url)), "../../hooks/systemd");
@@ -27,7 +26,9 @@ const SYSTEMD_ANALYZE = "/usr/bin/systemd-analyze";
 const INSTALLED_BINARY = "/usr/local/bin/claude-auth";
 const SERVICE = "claude-auth-sync@.service";
 const TIMER = "claude-auth-sync@.timer";
+const DROPIN_NAME = "claude-auth.conf";
 const TEMPLATE_DROPIN = join("t3-serve@.service.d", DROPIN_NAME);
+const ENV_FILE_IN_HOME = ".config/claude-auth-sync/claude-oauth.env";
 
 interface Run {
   status: number | null;
@@ -78,6 +79,8 @@ function stageUnits(t: Test): string {
   const text = readFileSync(service, "utf8");
   if (!text.includes(INSTALLED_BINARY)) throw new Error(`${SERVICE} no longer runs ${INSTALLED_BINARY}`);
   writeFileSync(service, text.replaceAll(INSTALLED_BINARY, binary));
+  const dropIn = join(dir, TEMPLATE_DROPIN);
+  writeFileSync(dropIn, readFileSync(dropIn, "utf8").replaceAll(INSTALLED_BINARY, binary));
   writeFileSync(
     join(dir, "t3-serve@.service"),
     `[Unit]\nDescription=stand-in for the t3 server\n[Service]\nUser=%I\nExecStart=${binary}\n`,
@@ -114,6 +117,7 @@ function probeTree(t: Test, dropIns: Record<string, string>): string {
     if (!lines.some((line) => line.startsWith("EnvironmentFile=")))
       throw new Error(`${relative}: no EnvironmentFile=`);
     const probe = lines
+      .filter((line) => !line.startsWith("ExecStartPre="))
       .map((line) => (line === "[Service]" ? "[Unit]" : line))
       .map((line) => line.replace(/^EnvironmentFile=-?/, "AssertPathExists="));
     mkdirSync(join(dir, dirname(relative)), { recursive: true });
@@ -179,7 +183,7 @@ t.test(
       {
         what: "misspelt directive in the drop-in (proves the drop-in is applied to t3-serve@)",
         file: TEMPLATE_DROPIN,
-        edit: (text) => text.replace("EnvironmentFile=", "EnvironmentFil="),
+        edit: (text) => text.replace(/^EnvironmentFile=/m, "EnvironmentFil="),
         unit: "t3-serve@alice.service",
       },
     ];
@@ -288,80 +292,40 @@ t.test("why not %h: in a system unit it is root's home even with User= set", asy
   t.same(resolved.paths, [`/root/${ENV_FILE_IN_HOME}`], "%h resolves to /root", { output: resolved.output });
 });
 
-t.test("the shipped drop-in is optional and unescapes the instance name", async (t) => {
-  if (!requireSystemdAnalyze(t)) return;
-  t.match(
-    shippedDropIn(),
-    /^EnvironmentFile=-\//m,
-    "a leading '-': a user without the file still starts t3-serve",
-  );
-  const probe = probeTree(t, { [TEMPLATE_DROPIN]: shippedDropIn() });
-  const resolved = resolveEnvFiles(probe, "t3-serve@alice\\x2dsmith.service");
-  t.same(resolved.paths, [`/home/alice-smith/${ENV_FILE_IN_HOME}`], "escaped instance", {
-    output: resolved.output,
-  });
-});
-
-t.test("the shipped drop-in resolves to a real user's env file, and to nothing else", async (t) => {
-  if (!requireSystemdAnalyze(t) || !requireRoot(gate(t))) return;
-  const user = createTestUser(t);
-  const envDir = join(user.home, ".config", "claude-auth-sync");
-  mkdirSync(envDir, { recursive: true, mode: 0o700 });
-  const envFile = join(envDir, "claude-oauth.env");
-  writeFileSync(envFile, "CLAUDE_CODE_OAUTH_TOKEN=sk-ant-oat01-test\n", { mode: 0o600 });
-  for (const path of [join(user.home, ".config"), envDir, envFile]) chownSync(path, user.uid, user.gid);
-
-  const probe = probeTree(t, { [TEMPLATE_DROPIN]: shippedDropIn() });
-  const present = resolveEnvFiles(probe, `t3-serve@${user.name}.service`);
-  t.same(present.paths, [envFile], `t3-serve@${user.name} loads ${envFile}`, { output: present.output });
-  t.ok(present.allExist, "and systemd finds it there", { output: present.output });
-
-  unlinkSync(envFile);
-  const absent = resolveEnvFiles(probe, `t3-serve@${user.name}.service`);
-  t.notOk(absent.allExist, "the probe fails once the file is gone (it can fail)", { output: absent.output });
-});
-
 t.test(
-  "a user whose home is outside /home gets a per-instance drop-in that replaces the static one",
+  "the shipped drop-in is optional, root-owned-path only, and unescapes the instance name",
   async (t) => {
-    if (!requireSystemdAnalyze(t) || !requireRoot(gate(t))) return;
-    const homes = mkdtempSync(join("/home", "claude-auth-homes-"));
-    t.teardown(() => rmSync(homes, { recursive: true, force: true })); // runs after userdel (LIFO)
-    const created = createTestUser(t);
-    const newHome = join(homes, created.name);
-    const moved = spawnSync("usermod", ["--home", newHome, "--move-home", created.name], {
-      encoding: "utf8",
-    });
-    t.equal(moved.status, 0, "usermod moved the home", { output: moved.stderr });
-    const user = lookupUser(created.name);
-    t.equal(user?.home, newHome, "NSS reports the new home");
-    if (!user) return;
-    const envFile = join(user.home, ENV_FILE_IN_HOME);
-    mkdirSync(dirname(envFile), { recursive: true });
-    writeFileSync(envFile, "CLAUDE_CODE_OAUTH_TOKEN=sk-ant-oat01-test\n", { mode: 0o600 });
-
-    const staticOnly = probeTree(t, { [TEMPLATE_DROPIN]: shippedDropIn() });
-    const before = resolveEnvFiles(staticOnly, `t3-serve@${user.name}.service`);
-    t.same(
-      before.paths,
-      [`/home/${user.name}/${ENV_FILE_IN_HOME}`],
-      "the static drop-in alone misses the file",
+    if (!requireSystemdAnalyze(t)) return;
+    t.match(
+      shippedDropIn(),
+      /^EnvironmentFile=-\/var\/lib\/claude-auth-sync\/env\/%I\.env$/m,
+      "optional copy",
     );
-    t.notOk(before.allExist, "so the token would not reach t3-serve", { output: before.output });
-
-    const dropIn = instanceDropIn(user);
-    t.ok(dropIn, "instanceDropIn returns a drop-in for this home");
-    const withInstance = probeTree(t, {
-      [TEMPLATE_DROPIN]: shippedDropIn(),
-      [join(`t3-serve@${user.name}.service.d`, DROPIN_NAME)]: dropIn ?? "",
+    t.notMatch(shippedDropIn(), /^EnvironmentFile=.*(%h|\/home)/m, "never a path inside a home");
+    t.match(
+      shippedDropIn(),
+      /^ExecStartPre=-\+\/usr\/local\/bin\/claude-auth sync --user %I --config \/etc\/claude-auth-sync\/config\.env$/m,
+      "a privileged, non-fatal sync refreshes the copy before each start",
+    );
+    const probe = probeTree(t, { [TEMPLATE_DROPIN]: shippedDropIn() });
+    const resolved = resolveEnvFiles(probe, "t3-serve@alice\\x2dsmith.service");
+    t.same(resolved.paths, [`${SERVICE_ENV_DIR}/alice-smith.env`], "escaped instance", {
+      output: resolved.output,
     });
-    const after = resolveEnvFiles(withInstance, `t3-serve@${user.name}.service`);
-    t.same(after.paths, [envFile], "only the real home's env file is loaded: the static drop-in is masked", {
-      output: after.output,
-    });
-    t.ok(after.allExist, "and it exists", { output: after.output });
-
-    const other = resolveEnvFiles(withInstance, "t3-serve@someoneelse.service");
-    t.same(other.paths, [`/home/someoneelse/${ENV_FILE_IN_HOME}`], "other instances keep the static drop-in");
   },
 );
+
+t.test("for a real user whose home is outside /home, the drop-in finds the copy a sync keeps", async (t) => {
+  if (!requireSystemdAnalyze(t) || !requireRoot(gate(t))) return;
+  const user = createTestUser(t);
+  const probe = probeTree(t, { [TEMPLATE_DROPIN]: shippedDropIn() });
+  const unit = `t3-serve@${user.name}.service`;
+  t.notOk(resolveEnvFiles(probe, unit).allExist, "no copy yet: nothing to load (it can fail)");
+  writeServiceEnvFile(user.name, "CLAUDE_CODE_OAUTH_TOKEN=sk-ant-oat01-test\n");
+  t.teardown(() => removeServiceEnvFile(user.name));
+  const present = resolveEnvFiles(probe, unit);
+  t.same(present.paths, [`${SERVICE_ENV_DIR}/${user.name}.env`], `${unit} loads the root-owned copy`, {
+    output: present.output,
+  });
+  t.ok(present.allExist, "and systemd finds it", { output: present.output });
+});
