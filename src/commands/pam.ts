@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { DEFAULT_CONFIG_PATH } from "../config.js";
 import { ExitCode, exitCodeOf, formatError } from "../errors.js";
 import { runSync } from "../sync/run.js";
+import { syslog } from "../system/syslog.js";
 import { currentUser, isRoot, lookupUser, parseLoginName } from "../system/users.js";
 import { isIgnored, loadCommandConfig } from "./context.js";
 import { logLine } from "./report.js";
@@ -18,8 +19,10 @@ environment may carry user-controlled values.
 PAM line (installed by install.sh --pam):
   session optional pam_exec.so quiet /usr/local/bin/claude-auth pam --config ${DEFAULT_CONFIG_PATH}`;
 
+/** pam_exec discards our output unless configured with log=; syslog keeps one line per login. */
 function log(line: string): void {
   process.stderr.write(`${line}\n`);
+  syslog(line);
 }
 
 export async function pamCommand(argv: string[]): Promise<number> {

@@ -1,0 +1,23 @@
+// One line to syslog (authpriv) through logger(1): Node has no datagram unix sockets for /dev/log.
+// The line goes on logger's standard input, never its argv; we do not wait for it.
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+
+export const LOGGER = "/usr/bin/logger";
+
+export function syslog(line: string): void {
+  if (!existsSync(LOGGER)) return;
+  try {
+    const child = spawn(LOGGER, ["--tag", "claude-auth-sync", "--priority", "authpriv.info"], {
+      stdio: ["pipe", "ignore", "ignore"],
+      detached: true,
+      env: {},
+    });
+    child.on("error", () => undefined);
+    child.stdin.on("error", () => undefined);
+    child.stdin.end(`${line.replace(/\n/g, " ")}\n`);
+    child.unref();
+  } catch {
+    // Logging must never fail a login.
+  }
+}
