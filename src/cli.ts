@@ -6,6 +6,25 @@ import { VERSION_LINE } from "./version.js";
 /** Bad argv, already reported on stderr. */
 class CliUsageFailure extends Error {}
 
+/** What every admin command receives from argv; each command file declares what it uses. */
+export interface CommandOptions {
+  config: string | undefined;
+  json: boolean;
+  user: string | undefined;
+  noVerify: boolean;
+  verify: boolean;
+}
+
+function commandOptions(args: Record<string, unknown>): CommandOptions {
+  return {
+    config: typeof args.config === "string" ? args.config : undefined,
+    json: args.json === true,
+    user: typeof args.user === "string" ? args.user : undefined,
+    noVerify: args["no-verify"] === true || args.verify === false,
+    verify: args.verify === true,
+  };
+}
+
 export async function runCli(argv: string[]): Promise<number> {
   let exitCode: number = ExitCode.ok;
   const setExit = (code: number) => {
@@ -86,6 +105,79 @@ export async function runCli(argv: string[]): Promise<number> {
             json: args.json === true,
           }),
         );
+      },
+    )
+    .command(
+      "enable",
+      "turn on setup-token mode: read a setup token (stdin or a no-echo prompt), store it in your Vault document",
+      (y) =>
+        y
+          .option("user", { type: "string", describe: "act for this user (root only)" })
+          .option("no-verify", {
+            type: "boolean",
+            describe: "skip the live check of the token against the API",
+          })
+          .example("claude setup-token | $0 enable", "store a fresh setup token (read from stdin)")
+          .example("$0 enable", "prompt for the token without echo")
+          .example("sudo $0 enable --user alice < token.txt", "as root, for alice"),
+      async (args) => {
+        const { enableCommand } = await import("./commands/enable.js");
+        setExit(await enableCommand(commandOptions(args)));
+      },
+    )
+    .command(
+      "rotate",
+      "replace your setup token with a new one (then revoke the old one in your Claude settings)",
+      (y) =>
+        y
+          .option("user", { type: "string", describe: "act for this user (root only)" })
+          .option("no-verify", {
+            type: "boolean",
+            describe: "skip the live check of the token against the API",
+          })
+          .example("claude setup-token | $0 rotate", "replace the stored token"),
+      async (args) => {
+        const { rotateCommand } = await import("./commands/rotate.js");
+        setExit(await rotateCommand(commandOptions(args)));
+      },
+    )
+    .command(
+      "disable",
+      "turn off setup-token mode: remove setup_token (every other key kept) and the env file",
+      (y) =>
+        y
+          .option("user", { type: "string", describe: "act for this user (root only)" })
+          .example("$0 disable", "back to the rotating per-user SSO flow"),
+      async (args) => {
+        const { disableCommand } = await import("./commands/disable.js");
+        setExit(await disableCommand(commandOptions(args)));
+      },
+    )
+    .command(
+      "status",
+      "mode, local files, expiry, last sync, Vault reachability (never a secret)",
+      (y) =>
+        y
+          .option("user", { type: "string", describe: "show this user (root only)" })
+          .option("verify", { type: "boolean", describe: "also check the credential live against the API" })
+          .example("$0 status", "a summary for you")
+          .example("$0 status --json", "the same as JSON"),
+      async (args) => {
+        const { statusCommand } = await import("./commands/status.js");
+        setExit(await statusCommand(commandOptions(args)));
+      },
+    )
+    .command(
+      "doctor",
+      "check the installation and your setup; print what is wrong and the fix",
+      (y) =>
+        y
+          .option("user", { type: "string", describe: "check this user's setup (root only)" })
+          .example("$0 doctor", "check everything for you")
+          .example("sudo $0 doctor --user alice", "as root, for alice"),
+      async (args) => {
+        const { doctorCommand } = await import("./commands/doctor.js");
+        setExit(await doctorCommand(commandOptions(args)));
       },
     )
     .demandCommand(1, "name a command")
