@@ -1,5 +1,5 @@
 // node_exporter textfile-collector output: one file per user, replaced atomically.
-import { closeSync, constants, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { Mode } from "../sync/plan.js";
 
@@ -69,8 +69,7 @@ export function writeMetricsFile(dir: string, user: string, text: string): void 
     0o644,
   );
   try {
-    writeSync(fd, text);
-    fsyncSync(fd);
+    writeSync(fd, text); // not fsynced: the collector re-reads it every scrape, and the next run rewrites it
   } catch (error) {
     closeSync(fd);
     unlinkSync(temp);

@@ -60,7 +60,11 @@ export async function pamCommand(argv: string[]): Promise<number> {
     }
     if (isIgnored(user, config)) return ExitCode.ok;
     const result = await runSync({ user, config, dryRun: false, identityHome: currentUser().home });
-    log(logLine(result, "pam"));
+    // Every login logs to stderr; syslog gets the logins that changed or failed something, so the
+    // steady state spawns no logger process.
+    const line = logLine(result, "pam");
+    if (result.exitCode !== ExitCode.ok || result.applied.length > 0) log(line);
+    else process.stderr.write(`${line}\n`);
     // "SSO required" is news about the credential, not a failed sync: it never fails a login.
     return strict && result.exitCode !== ExitCode.ssoRequired ? result.exitCode : ExitCode.ok;
   } catch (error) {

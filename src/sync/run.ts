@@ -71,20 +71,27 @@ function readLocalState(
   credentialsDir: readonly string[],
   serviceEnvDir: string | undefined,
 ): LocalState {
-  let envFile: LocalState["envFile"];
-  try {
-    const env = home.read(ENV_FILE_DIR, ENV_FILE_NAME);
-    envFile = env ? { kind: "present", token: parseEnvFile(env.text) } : { kind: "absent" };
-  } catch (error) {
-    // Something planted where our file belongs (a link, a FIFO): not ours to read, ours to replace.
-    if (!(error instanceof InvalidDataError)) throw error;
-    envFile = { kind: "present", token: null };
-  }
-  const credentials = home.read(credentialsDir, CREDENTIALS_FILE);
+  // One identity switch for both reads (each switch signals every thread of the process).
+  const fromHome = home.batch(() => {
+    let envFile: LocalState["envFile"];
+    try {
+      const env = home.read(ENV_FILE_DIR, ENV_FILE_NAME);
+      envFile = env ? { kind: "present", token: parseEnvFile(env.text) } : { kind: "absent" };
+    } catch (error) {
+      // Something planted where our file belongs (a link, a FIFO): not ours to read, ours to replace.
+      if (!(error instanceof InvalidDataError)) throw error;
+      envFile = { kind: "present", token: null };
+    }
+    const credentials = home.read(credentialsDir, CREDENTIALS_FILE);
+    return {
+      envFile,
+      credentials: credentials ? parseCredentialsFile(credentials.text) : { kind: "absent" as const },
+    };
+  });
   return {
-    envFile,
+    ...fromHome,
+    // Root's own directory: read as root, outside the user's identity.
     serviceEnvFile: isRoot() ? readServiceEnvFile(home.user.name, serviceEnvDir) : undefined,
-    credentials: credentials ? parseCredentialsFile(credentials.text) : { kind: "absent" },
   };
 }
 
@@ -205,23 +212,27 @@ function report(
   try {
     // A user who is not enrolled gets nothing in their home, not even a state file; a failed run
     // records itself only where a state file already exists: it never creates files.
-    const enrolled = syncPlan
-      ? syncPlan.mode !== "not-enrolled"
-      : home.read(STATE_DIR, STATE_FILE) !== undefined;
-    const previous = enrolled ? readSyncState(home) : undefined;
-    const lastSuccessAt = succeeded ? now.toISOString() : previous?.lastSuccessAt;
-    if (enrolled)
-      writeSyncState(home, {
-        lastRunAt: now.toISOString(),
-        lastSuccessAt,
-        exitCode: result.exitCode,
-        mode: syncPlan?.mode ?? previous?.mode,
-        outcome: syncPlan?.outcome,
-        message: result.message.split("\n")[0] ?? "",
-        host: hostname(),
-      });
-    if (syncPlan?.outcome === "sso-required") home.write(STATE_DIR, NOTICE_FILE, `${SSO_NOTICE}\n`, 0o600);
-    else if (syncPlan && enrolled) home.remove(STATE_DIR, NOTICE_FILE);
+    const { previous, lastSuccessAt } = home.batch(() => {
+      const enrolled = syncPlan
+        ? syncPlan.mode !== "not-enrolled"
+        : home.read(STATE_DIR, STATE_FILE) !== undefined;
+      const previous = enrolled ? readSyncState(home) : undefined;
+      const lastSuccessAt = succeeded ? now.toISOString() : previous?.lastSuccessAt;
+      if (enrolled) {
+        writeSyncState(home, {
+          lastRunAt: now.toISOString(),
+          lastSuccessAt,
+          exitCode: result.exitCode,
+          mode: syncPlan?.mode ?? previous?.mode,
+          outcome: syncPlan?.outcome,
+          message: result.message.split("\n")[0] ?? "",
+          host: hostname(),
+        });
+      }
+      if (syncPlan?.outcome === "sso-required") home.write(STATE_DIR, NOTICE_FILE, `${SSO_NOTICE}\n`, 0o600);
+      else if (syncPlan && enrolled) home.remove(STATE_DIR, NOTICE_FILE);
+      return { previous, lastSuccessAt };
+    });
     if (request.config.metricsDir) {
       const metrics: SyncReport = {
         user: result.user,

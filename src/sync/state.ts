@@ -38,7 +38,8 @@ export function readSyncState(home: UserHome): SyncState | undefined {
 }
 
 export function writeSyncState(home: UserHome, state: SyncState): void {
-  home.write(STATE_DIR, STATE_FILE, `${JSON.stringify(state)}\n`);
+  // Informational: atomic but not fsynced, so the steady state costs no disk flush.
+  home.write(STATE_DIR, STATE_FILE, `${JSON.stringify(state)}\n`, 0o600, { durable: false });
 }
 
 export const SSO_NOTICE =

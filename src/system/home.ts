@@ -58,6 +58,11 @@ export class UserHome {
     this.enforceOwner = process.geteuid?.() === 0;
   }
 
+  /** Runs several operations under one identity switch (each switch signals every thread). */
+  batch<T>(fn: () => T): T {
+    return asUser(this.user, fn);
+  }
+
   path(...segments: string[]): string {
     return join(this.user.home, ...segments);
   }
@@ -149,7 +154,14 @@ export class UserHome {
    * Replaces a file atomically: a new file created 0600 with O_EXCL|O_NOFOLLOW, written, fsynced,
    * renamed over the old one (a planted link or hard link is replaced, never written through).
    */
-  write(dir: readonly string[], name: string, content: string | Uint8Array, mode = 0o600): void {
+  write(
+    dir: readonly string[],
+    name: string,
+    content: string | Uint8Array,
+    mode = 0o600,
+    options: { durable?: boolean } = {},
+  ): void {
+    const durable = options.durable ?? true;
     asUser(this.user, () => {
       const parent = this.directory(dir, true)!;
       this.removeStaleTemps(parent, name);
@@ -176,7 +188,7 @@ export class UserHome {
         const bytes = typeof content === "string" ? Buffer.from(content, "utf8") : content;
         let offset = 0;
         while (offset < bytes.length) offset += writeSync(fd, bytes, offset, bytes.length - offset);
-        fsyncSync(fd);
+        if (durable) fsyncSync(fd);
       } catch (error) {
         closeSync(fd);
         unlinkQuietly(temp);
@@ -189,7 +201,7 @@ export class UserHome {
         unlinkQuietly(temp);
         throw this.ioError("replacing", path, error);
       }
-      syncDirectory(parent);
+      if (durable) syncDirectory(parent);
     });
   }
 

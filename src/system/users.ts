@@ -1,7 +1,11 @@
 // Users as the system knows them: through NSS (`getent`), so SSSD/LDAP users work like local ones.
-import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { userInfo } from "node:os";
 import { AuthSyncError, ExitCode, InvalidDataError } from "../errors.js";
+
+// node:child_process is loaded only when getent is needed (directory users), not for local ones.
+const load = createRequire(import.meta.url);
 
 export interface SystemUser {
   name: string;
@@ -43,8 +47,29 @@ export function parsePasswdLine(line: string, name: string): SystemUser {
   return { name: fields[0] ?? name, uid, gid, home: home.replace(/\/+$/, "") || "/" };
 }
 
-/** The user's passwd line through NSS; `undefined` when the user does not exist. */
+export const PASSWD_FILE = "/etc/passwd";
+
+/**
+ * The user's passwd line: /etc/passwd first (no process: this runs at every login), then NSS through
+ * getent for directory users (SSSD, LDAP). Local files win, as with the usual "passwd: files sss".
+ */
 function passwdEntry(name: string, timeoutMs: number): string | undefined {
+  return localPasswdEntry(name) ?? nssPasswdEntry(name, timeoutMs);
+}
+
+function localPasswdEntry(name: string, file = PASSWD_FILE): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+  const prefix = `${name}:`;
+  return text.split("\n").find((line) => line.startsWith(prefix));
+}
+
+function nssPasswdEntry(name: string, timeoutMs: number): string | undefined {
+  const { execFileSync } = load("node:child_process") as typeof import("node:child_process");
   let output: string;
   try {
     output = execFileSync(GETENT, ["passwd", "--", name], {

@@ -1,7 +1,8 @@
 // Our Vault client: a few typed requests over node:http/node:https, each bounded by the run's deadline.
 // Not node-vault: it pulls axios and friends and doubles the login hook's start-up cost (README).
 import http from "node:http";
-import https from "node:https";
+import type https from "node:https";
+import { createRequire } from "node:module";
 import type { Deadline } from "../deadline.js";
 import {
   AuthSyncError,
@@ -12,6 +13,10 @@ import {
 } from "../errors.js";
 
 const MAX_RESPONSE_BYTES = 1024 * 1024;
+
+// node:https (and with it tls and crypto) costs ~25 ms to load: only an https VAULT_ADDR pays for it.
+const load = createRequire(import.meta.url);
+const loadHttps = (): typeof https => load("node:https") as typeof https;
 
 export interface VaultClientOptions {
   addr: URL;
@@ -76,10 +81,11 @@ export class VaultClient {
     this.deadline = options.deadline;
     this.token = options.token;
     const secure = options.addr.protocol === "https:";
-    this.transport = secure ? https : http;
+    const tls = secure ? loadHttps() : undefined;
+    this.transport = tls ?? http;
     // One kept-alive connection for the handful of requests in a run: one TLS handshake, not three.
-    this.agent = secure
-      ? new https.Agent({
+    this.agent = tls
+      ? new tls.Agent({
           keepAlive: true,
           maxSockets: 1,
           // Explicit: NODE_TLS_REJECT_UNAUTHORIZED=0 in an environment must never turn verification off.
