@@ -41,7 +41,9 @@ function run(command, args, options = {}) {
       stderr += c;
     });
     child.on("error", reject);
-    child.on("close", (code) => resolve({ code, ms: Number(process.hrtime.bigint() - started) / 1e6, stderr }));
+    child.on("close", (code) =>
+      resolve({ code, ms: Number(process.hrtime.bigint() - started) / 1e6, stderr }),
+    );
   });
 }
 
@@ -96,14 +98,20 @@ function makeUser() {
 }
 
 function asUser(user, script, input) {
-  execFileSync("runuser", ["-u", user.name, "--", "sh", "-c", script, "sh", user.home], input ? { input } : {});
+  execFileSync(
+    "runuser",
+    ["-u", user.name, "--", "sh", "-c", script, "sh", user.home],
+    input ? { input } : {},
+  );
 }
 
 const setupToken = `sk-ant-oat01-${"b".repeat(60)}`;
 
 async function main() {
   if (process.getuid?.() !== 0) {
-    console.error("bench: run as root (it creates throwaway users with useradd and runs the login hook as root)");
+    console.error(
+      "bench: run as root (it creates throwaway users with useradd and runs the login hook as root)",
+    );
     process.exit(2);
   }
   mkdirSync(work, { recursive: true });
@@ -127,9 +135,17 @@ async function main() {
   const { startVaultStandIn } = await loadStandIn();
   const vault = await startVaultStandIn();
   cleanups.push(() => vault.close());
-  const policy = 'path "secret/data/workstation/claude-users/*" { capabilities = ["create", "read", "update"] }';
+  const policy =
+    'path "secret/data/workstation/claude-users/*" { capabilities = ["create", "read", "update"] }';
   await vaultCall(vault.addr, vault.rootToken, "PUT", "sys/policies/acl/host", { policy });
-  const created = JSON.parse((await vaultCall(vault.addr, vault.rootToken, "POST", "auth/token/create", { policies: ["host"], no_parent: true })).body);
+  const created = JSON.parse(
+    (
+      await vaultCall(vault.addr, vault.rootToken, "POST", "auth/token/create", {
+        policies: ["host"],
+        no_parent: true,
+      })
+    ).body,
+  );
   const configDir = mkdtempSync(join(tmpdir(), "cas-bench-"));
   cleanups.push(() => rmSync(configDir, { recursive: true, force: true }));
   execFileSync("chmod", ["755", configDir]);
@@ -143,9 +159,15 @@ async function main() {
 
   // --- login hook, setup-token mode, steady state
   const tokenUser = makeUser();
-  await vaultCall(vault.addr, vault.rootToken, "POST", `secret/data/workstation/claude-users/${tokenUser.name}`, {
-    data: { setup_token: setupToken, vaultwarden_x: "kept" },
-  });
+  await vaultCall(
+    vault.addr,
+    vault.rootToken,
+    "POST",
+    `secret/data/workstation/claude-users/${tokenUser.name}`,
+    {
+      data: { setup_token: setupToken, vaultwarden_x: "kept" },
+    },
+  );
   const pamEnv = { PAM_USER: tokenUser.name, PAM_TYPE: "open_session" };
   const pam = async () => (await run(BINARY, ["pam", "--config", config], { env: pamEnv })).ms;
   await pam();
@@ -154,8 +176,16 @@ async function main() {
 
   // --- steady-state rotating sync (nothing to back up)
   const rotUser = makeUser();
-  const credential = { accessToken: "sk-ant-oat01-a", refreshToken: "sk-ant-ort01-r", expiresAt: Date.now() + 8 * 3600e3 };
-  asUser(rotUser, 'mkdir -p -m 700 "$1/.claude" && umask 077 && cat > "$1/.claude/.credentials.json"', JSON.stringify({ claudeAiOauth: credential }));
+  const credential = {
+    accessToken: "sk-ant-oat01-a",
+    refreshToken: "sk-ant-ort01-r",
+    expiresAt: Date.now() + 8 * 3600e3,
+  };
+  asUser(
+    rotUser,
+    'mkdir -p -m 700 "$1/.claude" && umask 077 && cat > "$1/.claude/.credentials.json"',
+    JSON.stringify({ claudeAiOauth: credential }),
+  );
   const sync = async () => (await run(BINARY, ["sync", "--user", rotUser.name, "--config", config])).ms;
   await sync();
   const steady = await sideBySide(ROUNDS, bare, sync);
@@ -163,17 +193,34 @@ async function main() {
   // --- Vault traffic (counted)
   vault.clearRequests();
   await run(BINARY, ["sync", "--user", rotUser.name, "--config", config]);
-  const steadyRotating = { reads: vault.countRequests({ method: "GET" }), writes: vault.countRequests({ method: "POST" }) + vault.countRequests({ method: "PUT" }) };
+  const steadyRotating = {
+    reads: vault.countRequests({ method: "GET" }),
+    writes: vault.countRequests({ method: "POST" }) + vault.countRequests({ method: "PUT" }),
+  };
   vault.clearRequests();
   await run(BINARY, ["pam", "--config", config], { env: pamEnv });
-  const steadyLogin = { reads: vault.countRequests({ method: "GET" }), writes: vault.countRequests({ method: "POST" }) + vault.countRequests({ method: "PUT" }) };
+  const steadyLogin = {
+    reads: vault.countRequests({ method: "GET" }),
+    writes: vault.countRequests({ method: "POST" }) + vault.countRequests({ method: "PUT" }),
+  };
   const freshUser = makeUser();
-  await vaultCall(vault.addr, vault.rootToken, "POST", `secret/data/workstation/claude-users/${freshUser.name}`, { data: { vaultwarden_x: "kept" } });
+  await vaultCall(
+    vault.addr,
+    vault.rootToken,
+    "POST",
+    `secret/data/workstation/claude-users/${freshUser.name}`,
+    { data: { vaultwarden_x: "kept" } },
+  );
   vault.clearRequests();
-  const enable = spawnSync(BINARY, ["enable", "--user", freshUser.name, "--no-verify", "--config", config], { input: `${setupToken}\n` });
+  const enable = spawnSync(BINARY, ["enable", "--user", freshUser.name, "--no-verify", "--config", config], {
+    input: `${setupToken}\n`,
+  });
   const enableTraffic =
     enable.status === 0
-      ? { reads: vault.countRequests({ method: "GET" }), writes: vault.countRequests({ method: "POST" }) + vault.countRequests({ method: "PUT" }) }
+      ? {
+          reads: vault.countRequests({ method: "GET" }),
+          writes: vault.countRequests({ method: "POST" }) + vault.countRequests({ method: "PUT" }),
+        }
       : { unavailable: `enable exited ${enable.status}` };
 
   // --- memory: peak RSS of the login hook against the bare runtime (GNU time)
@@ -194,7 +241,10 @@ async function main() {
   }
 
   // --- shell start-up with and without the snippet (env file present), and processes spawned
-  asUser(tokenUser, 'umask 077; mkdir -p "$1/.config/claude-auth-sync"; printf "CLAUDE_CODE_OAUTH_TOKEN=%s\\n" "' + setupToken + '" > "$1/.config/claude-auth-sync/claude-oauth.env"');
+  asUser(
+    tokenUser,
+    `umask 077; mkdir -p "$1/.config/claude-auth-sync"; printf "CLAUDE_CODE_OAUTH_TOKEN=%s\\n" "${setupToken}" > "$1/.config/claude-auth-sync/claude-oauth.env"`,
+  );
   const shellEnv = { HOME: tokenUser.home, PATH: "/usr/bin:/bin", TERM: "dumb" };
   const userOpts = { uid: tokenUser.uid, gid: tokenUser.gid, env: shellEnv, cwd: tokenUser.home };
   const shells = {};
@@ -215,8 +265,25 @@ async function main() {
       const count = (args) => {
         const out = join(work, `strace-${randomBytes(3).toString("hex")}`);
         // strace runs as root (it writes the trace) and starts the shell as the user (-u).
-        spawnSync("/usr/bin/strace", ["-f", "-qq", "-u", tokenUser.name, "-e", "trace=execve,fork,vfork,clone,clone3", "-o", out, shell, ...args], { env: shellEnv, cwd: tokenUser.home });
-        const lines = readFileSync(out, "utf8").split("\n").filter((l) => /\b(fork|vfork|clone3?)\(/.test(l) && !/CLONE_THREAD/.test(l) && !/= -1/.test(l));
+        spawnSync(
+          "/usr/bin/strace",
+          [
+            "-f",
+            "-qq",
+            "-u",
+            tokenUser.name,
+            "-e",
+            "trace=execve,fork,vfork,clone,clone3",
+            "-o",
+            out,
+            shell,
+            ...args,
+          ],
+          { env: shellEnv, cwd: tokenUser.home },
+        );
+        const lines = readFileSync(out, "utf8")
+          .split("\n")
+          .filter((l) => /\b(fork|vfork|clone3?)\(/.test(l) && !/CLONE_THREAD/.test(l) && !/= -1/.test(l));
         rmSync(out, { force: true });
         return lines.length;
       };
@@ -231,11 +298,13 @@ async function main() {
   const perSecond = new Float64Array(86_400);
   for (let u = 0; u < users; u++) {
     const delay = Math.floor(Math.random() * 1800);
-    for (const hour of [0, 6, 12, 18]) perSecond[hour * 3600 + delay] += steadyRotating.reads + steadyRotating.writes;
+    for (const hour of [0, 6, 12, 18])
+      perSecond[hour * 3600 + delay] += steadyRotating.reads + steadyRotating.writes;
   }
   const stormStart = 9 * 3600;
   const stormLogins = 2000 * 30; // a 30-minute storm
-  for (let i = 0; i < stormLogins; i++) perSecond[stormStart + Math.floor(Math.random() * 1800)] += steadyLogin.reads + steadyLogin.writes;
+  for (let i = 0; i < stormLogins; i++)
+    perSecond[stormStart + Math.floor(Math.random() * 1800)] += steadyLogin.reads + steadyLogin.writes;
   let peak = 0;
   let total = 0;
   for (const v of perSecond) {
@@ -257,9 +326,21 @@ async function main() {
   await Promise.all(pending);
   vault.clearFaults();
   const fleet = {
-    model: { users, hosts: 1000, timerEveryHours: 6, randomizedDelayMin: 30, stormLoginsPerMinute: 2000, stormMinutes: 30 },
+    model: {
+      users,
+      hosts: 1000,
+      timerEveryHours: 6,
+      randomizedDelayMin: 30,
+      stormLoginsPerMinute: 2000,
+      stormMinutes: 30,
+    },
     vaultRequestsPerSecond: { peak, mean: total / 86_400 },
-    measuredStorm: { logins: durations.length, addedLatencyMs: 5, p50Ms: median(durations), p99Ms: percentile(durations, 99) },
+    measuredStorm: {
+      logins: durations.length,
+      addedLatencyMs: 5,
+      p50Ms: median(durations),
+      p99Ms: percentile(durations, 99),
+    },
   };
 
   results.goals = {
@@ -282,29 +363,75 @@ async function main() {
 
   const f = (x) => (typeof x === "number" ? x.toFixed(3) : String(x));
   const rows = [
-    ["login hook (pam, setup-token) / bare runtime", f(login.ratio), "≤ 1.25", `${f(login.medianB)} ms vs ${f(login.medianA)} ms`],
-    ["steady rotating sync / bare runtime", f(steady.ratio), "≤ 1.35", `${f(steady.medianB)} ms vs ${f(steady.medianA)} ms`],
+    [
+      "login hook (pam, setup-token) / bare runtime",
+      f(login.ratio),
+      "≤ 1.25",
+      `${f(login.medianB)} ms vs ${f(login.medianA)} ms`,
+    ],
+    [
+      "steady rotating sync / bare runtime",
+      f(steady.ratio),
+      "≤ 1.35",
+      `${f(steady.medianB)} ms vs ${f(steady.medianA)} ms`,
+    ],
     ...Object.entries(shells).map(([name, s]) => [
       `${name} with / without snippet`,
       f(s.ratio),
       "≤ 1.02",
       s.unavailable ?? `${s.processesSpawnedBySnippet} processes spawned`,
     ]),
-    ["memory: login hook / bare runtime (peak RSS)", f(memory.ratio), "≤ 1.1", memory.unavailable ?? `${memory.loginHookKiB} KiB vs ${memory.bareKiB} KiB`],
-    ["Vault requests, steady rotating sync", `${steadyRotating.reads} read, ${steadyRotating.writes} write`, "1 read, 0 writes", ""],
-    ["Vault requests, steady login", `${steadyLogin.reads} read, ${steadyLogin.writes} write`, "1 read, 0 writes", ""],
-    ["Vault requests, enable", enableTraffic.unavailable ?? `${enableTraffic.reads} read, ${enableTraffic.writes} write`, "", ""],
-    ["fleet: peak / mean Vault req/s", `${peak} / ${f(total / 86_400)}`, "", "10k users, 1k hosts, 9 a.m. storm"],
-    ["fleet: measured login p50 / p99 at storm rate (+5 ms)", `${f(fleet.measuredStorm.p50Ms)} / ${f(fleet.measuredStorm.p99Ms)} ms`, "", `${durations.length} logins`],
+    [
+      "memory: login hook / bare runtime (peak RSS)",
+      f(memory.ratio),
+      "≤ 1.1",
+      memory.unavailable ?? `${memory.loginHookKiB} KiB vs ${memory.bareKiB} KiB`,
+    ],
+    [
+      "Vault requests, steady rotating sync",
+      `${steadyRotating.reads} read, ${steadyRotating.writes} write`,
+      "1 read, 0 writes",
+      "",
+    ],
+    [
+      "Vault requests, steady login",
+      `${steadyLogin.reads} read, ${steadyLogin.writes} write`,
+      "1 read, 0 writes",
+      "",
+    ],
+    [
+      "Vault requests, enable",
+      enableTraffic.unavailable ?? `${enableTraffic.reads} read, ${enableTraffic.writes} write`,
+      "",
+      "",
+    ],
+    [
+      "fleet: peak / mean Vault req/s",
+      `${peak} / ${f(total / 86_400)}`,
+      "",
+      "10k users, 1k hosts, 9 a.m. storm",
+    ],
+    [
+      "fleet: measured login p50 / p99 at storm rate (+5 ms)",
+      `${f(fleet.measuredStorm.p50Ms)} / ${f(fleet.measuredStorm.p99Ms)} ms`,
+      "",
+      `${durations.length} logins`,
+    ],
   ];
   console.log("| measurement | result | goal | detail |\n|---|---|---|---|");
   for (const row of rows) console.log(`| ${row.join(" | ")} |`);
 
   const failures = [];
-  if (steadyRotating.reads !== 1 || steadyRotating.writes !== 0) failures.push("steady rotating sync is not 1 read, 0 writes");
-  if (steadyLogin.reads !== 1 || steadyLogin.writes !== 0) failures.push("steady login is not 1 read, 0 writes");
+  if (steadyRotating.reads !== 1 || steadyRotating.writes !== 0)
+    failures.push("steady rotating sync is not 1 read, 0 writes");
+  if (steadyLogin.reads !== 1 || steadyLogin.writes !== 0)
+    failures.push("steady login is not 1 read, 0 writes");
   for (const [name, s] of Object.entries(shells)) {
-    if (s.processesSpawnedBySnippet !== null && s.processesSpawnedBySnippet !== undefined && s.processesSpawnedBySnippet !== 0) {
+    if (
+      s.processesSpawnedBySnippet !== null &&
+      s.processesSpawnedBySnippet !== undefined &&
+      s.processesSpawnedBySnippet !== 0
+    ) {
       failures.push(`${name}: the snippet spawned ${s.processesSpawnedBySnippet} processes`);
     }
   }

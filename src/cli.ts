@@ -112,17 +112,25 @@ export async function runCli(argv: string[]): Promise<number> {
       "turn on setup-token mode: read a setup token (stdin or a no-echo prompt), store it in your Vault document",
       (y) =>
         y
+          // Positionals pass the parser only to be refused (with the reason), never echoed back.
+          .strict(false)
+          .strictOptions()
           .option("user", { type: "string", describe: "act for this user (root only)" })
-          .option("no-verify", {
+          .option("verify", {
             type: "boolean",
-            describe: "skip the live check of the token against the API",
+            default: true,
+            describe: "check the token live against the API first (one 1-token call); --no-verify skips it",
           })
-          .example("claude setup-token | $0 enable", "store a fresh setup token (read from stdin)")
-          .example("$0 enable", "prompt for the token without echo")
-          .example("sudo $0 enable --user alice < token.txt", "as root, for alice"),
+          .example("$0 enable", "paste the token from `claude setup-token` at the prompt (not echoed)")
+          .example("pass show claude/setup-token | $0 enable", "read it from standard input instead")
+          .example("sudo $0 enable --user alice < /root/alice.token", "as root, for alice (host identity)")
+          .example("$0 enable --no-verify", "store it without asking the API first")
+          .epilogue(
+            "Writes setup_token into your Vault document (every other key kept), writes the env file at once and restarts a running t3-serve@<you>.service (or prints the command). Undo: claude-auth disable.",
+          ),
       async (args) => {
         const { enableCommand } = await import("./commands/enable.js");
-        setExit(await enableCommand(commandOptions(args)));
+        setExit(await enableCommand({ ...commandOptions(args), tokenArgument: args._.length > 1 }));
       },
     )
     .command(
@@ -130,15 +138,23 @@ export async function runCli(argv: string[]): Promise<number> {
       "replace your setup token with a new one (then revoke the old one in your Claude settings)",
       (y) =>
         y
+          // Positionals pass the parser only to be refused (with the reason), never echoed back.
+          .strict(false)
+          .strictOptions()
           .option("user", { type: "string", describe: "act for this user (root only)" })
-          .option("no-verify", {
+          .option("verify", {
             type: "boolean",
-            describe: "skip the live check of the token against the API",
+            default: true,
+            describe: "check the token live against the API first (one 1-token call); --no-verify skips it",
           })
-          .example("claude setup-token | $0 rotate", "replace the stored token"),
+          .example("$0 rotate", "paste the new token at the prompt (not echoed)")
+          .example("sudo $0 rotate --user alice < /root/alice.token", "as root, for alice")
+          .epilogue(
+            "Refused when setup-token mode is not on (use enable) or when the token is the one already stored.",
+          ),
       async (args) => {
         const { rotateCommand } = await import("./commands/rotate.js");
-        setExit(await rotateCommand(commandOptions(args)));
+        setExit(await rotateCommand({ ...commandOptions(args), tokenArgument: args._.length > 1 }));
       },
     )
     .command(
@@ -147,7 +163,8 @@ export async function runCli(argv: string[]): Promise<number> {
       (y) =>
         y
           .option("user", { type: "string", describe: "act for this user (root only)" })
-          .example("$0 disable", "back to the rotating per-user SSO flow"),
+          .example("$0 disable", "back to the rotating per-user SSO flow")
+          .example("sudo $0 disable --user alice", "as root, for alice"),
       async (args) => {
         const { disableCommand } = await import("./commands/disable.js");
         setExit(await disableCommand(commandOptions(args)));
@@ -159,9 +176,20 @@ export async function runCli(argv: string[]): Promise<number> {
       (y) =>
         y
           .option("user", { type: "string", describe: "show this user (root only)" })
-          .option("verify", { type: "boolean", describe: "also check the credential live against the API" })
+          .option("verify", {
+            type: "boolean",
+            describe: "also check the credential live against the API (not yet implemented)",
+          })
           .example("$0 status", "a summary for you")
-          .example("$0 status --json", "the same as JSON"),
+          .example("$0 status --json", "the same as one JSON object")
+          .example("sudo $0 status --user alice", "alice's, as root (with the copy t3-serve@ loads)")
+          .epilog(
+            "Secrets are never printed: a token shows at most as sk-ant-oat01-…WXYZ (its last 4 characters).\n" +
+              "When Vault cannot be asked, the local facts are still printed and the mode comes from the local files.\n\n" +
+              "Exit codes: 0 reported (also when the credential is bad or SSO is required), 4 Vault unreachable,\n" +
+              "sealed or timed out, 5 Vault permission denied, 2 usage or an unusable configuration file,\n" +
+              "6 invalid configuration, 1 other error. The local facts are printed in every case but usage.",
+          ),
       async (args) => {
         const { statusCommand } = await import("./commands/status.js");
         setExit(await statusCommand(commandOptions(args)));
@@ -173,11 +201,47 @@ export async function runCli(argv: string[]): Promise<number> {
       (y) =>
         y
           .option("user", { type: "string", describe: "check this user's setup (root only)" })
+          .option("root", {
+            type: "string",
+            describe: "check an installation below this directory (an image or chroot) instead of /",
+          })
           .example("$0 doctor", "check everything for you")
-          .example("sudo $0 doctor --user alice", "as root, for alice"),
+          .example("sudo $0 doctor", "as root: the installation, the config and the host's Vault identity")
+          .example("sudo $0 doctor --user alice", "as root, also alice's files and setup")
+          .epilog(
+            "Checks: the binary, the config file (owner, mode, values), the PAM line, the systemd units and\n" +
+              "timer, the shell snippets and rc block, the env file, its directory and the credentials file,\n" +
+              "ANTHROPIC_API_KEY / CLAUDE_CODE_OAUTH_TOKEN in this environment, Vault health, login and the\n" +
+              "capabilities on the user's document (create, read, update; patch is not needed).\n\n" +
+              "Exit codes: 0 nothing is broken (warnings alone keep 0), 1 at least one FAIL, 2 usage.",
+          ),
       async (args) => {
         const { doctorCommand } = await import("./commands/doctor.js");
-        setExit(await doctorCommand(commandOptions(args)));
+        setExit(
+          await doctorCommand(commandOptions(args), {
+            root: typeof args.root === "string" ? args.root : undefined,
+          }),
+        );
+      },
+    )
+    .command(
+      "completion <shell>",
+      "print a completion script for bash, zsh or fish (see docs/runbook.md for where to install it)",
+      (y) =>
+        y
+          .positional("shell", {
+            choices: ["bash", "zsh", "fish"] as const,
+            describe: "the shell to complete in",
+            demandOption: true,
+          })
+          .example("source <($0 completion bash)", "completion in this bash session")
+          .example(
+            "$0 completion fish > ~/.config/fish/completions/claude-auth.fish",
+            "completion in every new fish",
+          ),
+      async (args) => {
+        const { completionCommand } = await import("./commands/completion.js");
+        setExit(await completionCommand(args.shell));
       },
     )
     .demandCommand(1, "name a command")

@@ -35,6 +35,8 @@ export interface Config {
   restoreMarginMs: number;
   /** Root-owned copies of setup-token env files that systemd loads into t3-serve@<user>. */
   serviceEnvDir: string;
+  /** Where `enable`/`rotate` check a setup token live (Anthropic's API, or a proxy/stand-in). */
+  anthropicBaseUrl: URL;
 }
 
 /** Every key this program reads; anything else in config.env is reported by `doctor`, never an error. */
@@ -59,6 +61,7 @@ export const CONFIG_KEYS = [
   "CLAUDE_AUTH_SYNC_ALLOW_INSECURE_HTTP",
   "CLAUDE_AUTH_SYNC_RESTORE_MARGIN_S",
   "CLAUDE_AUTH_SYNC_SERVICE_ENV_DIR",
+  "CLAUDE_AUTH_SYNC_ANTHROPIC_BASE_URL",
 ] as const;
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 type RawConfig = Partial<Record<ConfigKey, string>>;
@@ -152,21 +155,26 @@ function optional(value: string | undefined): string | undefined {
 
 function parseVaultAddr(value: string | undefined, allowInsecureHttp: boolean): URL | undefined {
   if (value === undefined || value === "") return undefined;
+  return parseServiceUrl("VAULT_ADDR", value, allowInsecureHttp);
+}
+
+/** An http(s) URL that tokens are sent to: https, or plain http only to loopback unless allowed. */
+function parseServiceUrl(key: ConfigKey, value: string, allowInsecureHttp: boolean): URL {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new InvalidDataError("VAULT_ADDR", `not a URL: ${JSON.stringify(value)}`);
+    throw new InvalidDataError(key, `not a URL: ${JSON.stringify(value)}`);
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") {
-    throw new InvalidDataError("VAULT_ADDR", `scheme must be https or http, got ${url.protocol}`);
+    throw new InvalidDataError(key, `scheme must be https or http, got ${url.protocol}`);
   }
-  if (url.username || url.password) throw new InvalidDataError("VAULT_ADDR", "must not carry credentials");
+  if (url.username || url.password) throw new InvalidDataError(key, "must not carry credentials");
   if (url.protocol === "http:" && !isLoopback(url.hostname) && !allowInsecureHttp) {
     throw new InvalidDataError(
-      "VAULT_ADDR",
+      key,
       `refusing plain http to ${url.hostname}: tokens and credentials would cross the network unencrypted`,
-      "use https (set VAULT_CACERT for a private CA), or set CLAUDE_AUTH_SYNC_ALLOW_INSECURE_HTTP=1 if you really mean it",
+      `use https${key === "VAULT_ADDR" ? " (set VAULT_CACERT for a private CA)" : ""}, or set CLAUDE_AUTH_SYNC_ALLOW_INSECURE_HTTP=1 if you really mean it`,
     );
   }
   return url;
@@ -256,6 +264,11 @@ export function parseConfig(raw: RawConfig, source: Config["source"]): Config {
         86_400,
       ) * 1000,
     serviceEnvDir: optional(raw.CLAUDE_AUTH_SYNC_SERVICE_ENV_DIR) ?? "/var/lib/claude-auth-sync/env",
+    anthropicBaseUrl: parseServiceUrl(
+      "CLAUDE_AUTH_SYNC_ANTHROPIC_BASE_URL",
+      optional(raw.CLAUDE_AUTH_SYNC_ANTHROPIC_BASE_URL) ?? "https://api.anthropic.com",
+      allowInsecureHttp,
+    ),
   };
   if (config.metricsDir !== undefined && !config.metricsDir.startsWith("/")) {
     throw new InvalidDataError("CLAUDE_AUTH_SYNC_METRICS_DIR", "must be an absolute path");

@@ -1,8 +1,8 @@
-// `claude-auth disable` (placeholder until implemented).
+// `claude-auth disable [--user NAME] [--json]`: remove setup_token from the user's document (every
+// other key kept) and the env file; the user is back on the rotating per-user SSO flow.
 import type { CommandOptions } from "../cli.js";
-import { ExitCode } from "../errors.js";
+import { setupTokenCommand } from "./setup-token.js";
 
-export async function disableCommand(_options: CommandOptions): Promise<number> {
-  process.stderr.write("claude-auth disable: not implemented yet\n");
-  return ExitCode.error;
+export function disableCommand(options: CommandOptions): Promise<number> {
+  return setupTokenCommand("disable", options);
 }

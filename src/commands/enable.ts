@@ -1,8 +1,7 @@
-// `claude-auth enable` (placeholder until implemented).
-import type { CommandOptions } from "../cli.js";
-import { ExitCode } from "../errors.js";
+// `claude-auth enable [--user NAME] [--no-verify] [--json]`: store a setup token in the user's Vault
+// document (read from stdin or a hidden prompt, never argv) and switch this machine to it at once.
+import { type SetupTokenCommandOptions, setupTokenCommand } from "./setup-token.js";
 
-export async function enableCommand(_options: CommandOptions): Promise<number> {
-  process.stderr.write("claude-auth enable: not implemented yet\n");
-  return ExitCode.error;
+export function enableCommand(options: SetupTokenCommandOptions): Promise<number> {
+  return setupTokenCommand("enable", options);
 }

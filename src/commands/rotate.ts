@@ -1,8 +1,7 @@
-// `claude-auth rotate` (placeholder until implemented).
-import type { CommandOptions } from "../cli.js";
-import { ExitCode } from "../errors.js";
+// `claude-auth rotate [--user NAME] [--no-verify] [--json]`: replace the stored setup token with a new
+// one; refused when setup-token mode is not on or the token is the one already stored.
+import { type SetupTokenCommandOptions, setupTokenCommand } from "./setup-token.js";
 
-export async function rotateCommand(_options: CommandOptions): Promise<number> {
-  process.stderr.write("claude-auth rotate: not implemented yet\n");
-  return ExitCode.error;
+export function rotateCommand(options: SetupTokenCommandOptions): Promise<number> {
+  return setupTokenCommand("rotate", options);
 }

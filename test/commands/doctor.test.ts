@@ -1,0 +1,294 @@
+// `claude-auth doctor` through the built binary: a healthy installation tree (built in a temp dir and
+// passed with --root), then one breakage at a time; each is named with its fix and fails the run.
+import { execFileSync } from "node:child_process";
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import t from "tap";
+import { BINARY, makeConfig, type RunResult, runBinary } from "../helpers/cli.js";
+import { requireRoot } from "../helpers/users.js";
+import { createToken, putPolicy } from "../helpers/vault-api.js";
+import { setupToken, type Workstation, workstation } from "../sync/fixture.js";
+
+const REPO = fileURLToPath(new URL("../../", import.meta.url));
+const PAM_LINE = readFileSync(join(REPO, "hooks/pam/claude-auth"), "utf8")
+  .split("\n")
+  .find((line) => line.startsWith("session"));
+
+interface Finding {
+  id: string;
+  status: "ok" | "warn" | "fail";
+  message: string;
+  fix?: string;
+}
+
+/** An installation as install.sh lays it out, below a temp root. */
+function installTree(t: { teardown(fn: () => void): void }, user: string): string {
+  const root = mkdtempSync(join(tmpdir(), "cas-doctor-"));
+  chmodSync(root, 0o755);
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const put = (path: string, from: string | { text: string }) => {
+    const target = join(root, path);
+    mkdirSync(dirname(target), { recursive: true });
+    if (typeof from === "string") copyFileSync(join(REPO, from), target);
+    else writeFileSync(target, from.text);
+  };
+  mkdirSync(join(root, "usr/local/bin"), { recursive: true });
+  symlinkSync(BINARY, join(root, "usr/local/bin/claude-auth"));
+  put("etc/pam.d/common-session", {
+    text: `session [default=1] pam_permit.so\nsession required pam_unix.so\n${PAM_LINE}\n`,
+  });
+  put("etc/pam.d/sshd", { text: "@include common-session\n" });
+  put("etc/systemd/system/claude-auth-sync@.service", "hooks/systemd/claude-auth-sync@.service");
+  put("etc/systemd/system/claude-auth-sync@.timer", "hooks/systemd/claude-auth-sync@.timer");
+  put(
+    "etc/systemd/system/t3-serve@.service.d/claude-auth.conf",
+    "hooks/systemd/t3-serve@.service.d/claude-auth.conf",
+  );
+  mkdirSync(join(root, "etc/systemd/system/timers.target.wants"), { recursive: true });
+  symlinkSync(
+    "/etc/systemd/system/claude-auth-sync@.timer",
+    join(root, `etc/systemd/system/timers.target.wants/claude-auth-sync@${user}.timer`),
+  );
+  put("etc/profile.d/claude-auth.sh", "shell/claude-auth.sh");
+  put("etc/fish/conf.d/claude-auth.fish", "shell/claude-auth.fish");
+  return root;
+}
+
+async function doctor(ws: Workstation, root: string, config = ws.config): Promise<RunResult> {
+  return runBinary(["doctor", "--json", "--user", ws.user.name, "--config", config, "--root", root]);
+}
+
+function findings(run: RunResult): Finding[] {
+  return (JSON.parse(run.stdout) as { findings: Finding[] }).findings;
+}
+
+function finding(run: RunResult, id: string): Finding | undefined {
+  return findings(run).find((f) => f.id === id);
+}
+
+function notOk(run: RunResult): string[] {
+  return findings(run)
+    .filter((f) => f.status !== "ok")
+    .map((f) => `${f.status} ${f.id}: ${f.message}`);
+}
+
+/** A user in setup-token mode, synced, with the rc block: the state doctor should call healthy. */
+async function healthyUser(t: Parameters<typeof workstation>[0]) {
+  const ws = await workstation(t);
+  const token = setupToken("Doc");
+  await ws.seed({ setup_token: token, setup_token_updated_at: new Date().toISOString() });
+  t.equal((await ws.sync()).code, 0, "sync");
+  const shell = await runBinary(["shell", "install", "--shell", "bash", "--user", ws.user.name]);
+  t.equal(shell.code, 0, "rc block installed", { stderr: shell.stderr });
+  return { ws, token, root: installTree(t, ws.user.name) };
+}
+
+t.test("a healthy setup: every check ok, exit 0, text and JSON", async (t) => {
+  if (!requireRoot(t)) return;
+  const { ws, token, root } = await healthyUser(t);
+  const run = await doctor(ws, root);
+  t.equal(run.code, 0, "exit 0", { stdout: run.stdout, stderr: run.stderr });
+  t.same(notOk(run), [], "no warning, no failure");
+  const ids = findings(run).map((f) => f.id);
+  for (const id of [
+    "binary",
+    "config-file",
+    "config-values",
+    "pam",
+    "systemd-units",
+    "timer",
+    "shell-snippet",
+    "shell-snippet-fish",
+    "shell-rc",
+    "env-file",
+    "env-directory",
+    "credentials-file",
+    "service-env-file",
+    "vault-health",
+    "vault-auth",
+    "vault-capabilities",
+    "vault-document",
+    "setup-token-age",
+  ]) {
+    t.ok(ids.includes(id), `checked: ${id}`);
+  }
+  t.match(
+    finding(run, "vault-capabilities")?.message,
+    /may create, read and update .* \(patch is not needed\)/,
+  );
+  t.match(finding(run, "pam")?.message, /common-session runs \/usr\/local\/bin\/claude-auth pam/);
+
+  const text = await runBinary(["doctor", "--user", ws.user.name, "--config", ws.config, "--root", root]);
+  t.equal(text.code, 0);
+  t.match(text.stdout, /^ {2}ok {4}vault-health: http:\/\/127\.0\.0\.1:\d+: Vault/m);
+  t.match(text.stdout, /all good\n$/);
+  t.notOk((run.stdout + text.stdout).includes(token), "the setup token is never printed");
+  t.notOk((run.stdout + text.stdout).includes(ws.hostToken), "nor the Vault token");
+});
+
+t.test("a policy without update: doctor names the missing capability and the stanza to add", async (t) => {
+  if (!requireRoot(t)) return;
+  const { ws, root } = await healthyUser(t);
+  await putPolicy(
+    ws.vault.addr,
+    ws.vault.rootToken,
+    "no-update",
+    'path "secret/data/workstation/claude-users/*" { capabilities = ["create", "read"] }',
+  );
+  const limited = await createToken(ws.vault.addr, ws.vault.rootToken, ["no-update"]);
+  const config = makeConfig(t, { VAULT_ADDR: ws.vault.addr, CLAUDE_AUTH_SYNC_TIMEOUT_MS: "1500" }, limited);
+  const run = await doctor(ws, root, config.path);
+  t.equal(run.code, 1, "exit 1");
+  const caps = finding(run, "vault-capabilities");
+  t.equal(caps?.status, "fail");
+  t.match(
+    caps?.message,
+    /lacks update on secret\/data\/workstation\/claude-users\/\S+ \(it has: create, read\)/,
+  );
+  t.match(
+    caps?.fix,
+    /path "secret\/data\/workstation\/claude-users\/\*" \{\n\s+capabilities = \["create", "read", "update"\]\n\s+\}/,
+  );
+  t.match(caps?.fix, /patch is not needed/);
+  t.notOk(run.stdout.includes(limited), "the token is not printed");
+
+  const text = await runBinary(["doctor", "--user", ws.user.name, "--config", config.path, "--root", root]);
+  t.match(text.stdout, /FAIL {2}vault-capabilities: .*lacks update/);
+  t.match(text.stdout, /1 problem/);
+});
+
+t.test("a config file writable by others fails with the chown/chmod fix", async (t) => {
+  if (!requireRoot(t)) return;
+  const { ws, root } = await healthyUser(t);
+  chmodSync(ws.config, 0o666);
+  const run = await doctor(ws, root);
+  t.equal(run.code, 1, "exit 1");
+  const config = finding(run, "config-file");
+  t.equal(config?.status, "fail");
+  t.match(config?.message, /writable by group or others \(mode 0666\)/);
+  t.equal(config?.fix, `chown root:root ${ws.config} && chmod 644 ${ws.config}`);
+  t.same(
+    notOk(run).map((line) => line.split(":")[0]),
+    ["fail config-file"],
+    "nothing else is reported broken: doctor still checked Vault with the file's values",
+  );
+});
+
+t.test("a config value that does not parse is named by its key", async (t) => {
+  if (!requireRoot(t)) return;
+  const { ws, root } = await healthyUser(t);
+  const config = makeConfig(t, {
+    VAULT_ADDR: ws.vault.addr,
+    CLAUDE_AUTH_SYNC_TIMEOUT_MS: "soon",
+    CLAUDE_AUTH_SYNC_TYPO: "1",
+  });
+  const run = await doctor(ws, root, config.path);
+  t.equal(run.code, 1);
+  const values = finding(run, "config-values");
+  t.equal(values?.status, "fail");
+  t.match(values?.message, /^CLAUDE_AUTH_SYNC_TIMEOUT_MS in .* is invalid: expected a whole number/);
+  t.match(finding(run, "config-keys")?.message, /CLAUDE_AUTH_SYNC_TYPO/);
+});
+
+t.test("a missing PAM line fails with the line to add", async (t) => {
+  if (!requireRoot(t)) return;
+  const { ws, root } = await healthyUser(t);
+  writeFileSync(
+    join(root, "etc/pam.d/common-session"),
+    "session required pam_unix.so\n# session optional pam_exec.so quiet /usr/local/bin/claude-auth pam\n",
+  );
+  const run = await doctor(ws, root);
+  t.equal(run.code, 1, "exit 1");
+  const pam = finding(run, "pam");
+  t.equal(pam?.status, "fail");
+  t.match(
+    pam?.message,
+    /no pam_exec\.so line calling `claude-auth pam`/,
+    "a commented-out line does not count",
+  );
+  t.match(
+    pam?.fix,
+    /session optional pam_exec\.so quiet \/usr\/local\/bin\/claude-auth pam --config \/etc\/claude-auth-sync\/config\.env/,
+  );
+});
+
+t.test("an env file with mode 0644 fails with chmod 600", async (t) => {
+  if (!requireRoot(t)) return;
+  const { ws, token, root } = await healthyUser(t);
+  chmodSync(ws.envFile, 0o644);
+  const run = await doctor(ws, root);
+  t.equal(run.code, 1, "exit 1");
+  const env = finding(run, "env-file");
+  t.equal(env?.status, "fail");
+  t.match(env?.message, /has mode 0644, not 0600: other users can read your setup token/);
+  t.equal(env?.fix, `chmod 600 ${ws.envFile}`);
+  t.notOk(run.stdout.includes(token), "the token is not printed");
+});
+
+t.test(
+  "missing units, snippets and binary are each named; zsh without the rc block is flagged",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const { ws, root } = await healthyUser(t);
+    rmSync(join(root, "etc/systemd/system/t3-serve@.service.d"), { recursive: true });
+    rmSync(join(root, "etc/profile.d/claude-auth.sh"));
+    rmSync(join(root, "usr/local/bin/claude-auth"));
+    execFileSync("usermod", ["--shell", "/usr/bin/zsh", ws.user.name]);
+    const run = await doctor(ws, root);
+    t.equal(run.code, 1);
+    t.match(finding(run, "systemd-units")?.message, /missing: .*t3-serve@\.service\.d\/claude-auth\.conf/);
+    t.match(finding(run, "shell-snippet")?.message, /claude-auth\.sh is missing/);
+    t.equal(finding(run, "binary")?.status, "fail");
+    t.match(finding(run, "pam")?.message, /calls \/usr\/local\/bin\/claude-auth, which is missing/);
+    const rc = finding(run, "shell-rc");
+    t.equal(rc?.status, "fail", "setup-token mode: zsh sessions would not get the token");
+    t.match(rc?.message, /zsh, which never reads \/etc\/profile\.d/);
+    t.equal(rc?.fix, `claude-auth shell install --shell zsh --user ${ws.user.name}`);
+  },
+);
+
+t.test(
+  "as the user: ANTHROPIC_API_KEY and a stale CLAUDE_CODE_OAUTH_TOKEN are warnings (exit 0)",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const { ws, token, root } = await healthyUser(t);
+    const userToken = await createToken(ws.vault.addr, ws.vault.rootToken, ["claude-auth-sync-host"]);
+    const stale = setupToken("Stale");
+    const run = await runBinary(["doctor", "--json", "--config", ws.config, "--root", root], {
+      uid: ws.user.uid,
+      gid: ws.user.gid,
+      env: {
+        HOME: ws.user.home,
+        USER: ws.user.name,
+        VAULT_TOKEN: userToken,
+        ANTHROPIC_API_KEY: "sk-ant-api03-do-not-print-me-please",
+        CLAUDE_CODE_OAUTH_TOKEN: stale,
+      },
+    });
+    t.equal(run.code, 0, "warnings alone: exit 0", { stderr: run.stderr });
+    const apiKey = finding(run, "env-anthropic-api-key");
+    t.equal(apiKey?.status, "warn");
+    t.match(apiKey?.message, /Claude Code uses it before CLAUDE_CODE_OAUTH_TOKEN/);
+    const oauth = finding(run, "env-oauth-token");
+    t.equal(oauth?.status, "warn");
+    t.match(oauth?.message, /differs from the env file/);
+    t.equal(finding(run, "vault-capabilities")?.status, "ok", "the user's own token is checked");
+    for (const secret of [token, stale, userToken, "sk-ant-api03-do-not-print-me-please"]) {
+      t.notOk(
+        run.stdout.includes(secret) || run.stderr.includes(secret),
+        `${secret.slice(0, 14)}… not printed`,
+      );
+    }
+  },
+);
