@@ -13,7 +13,15 @@ export interface SyncReport {
   /** Set when this run succeeded (exit 0 or 3: the tool worked, whatever the credential's state). */
   succeeded: boolean;
   credentialExpiresAt: number | undefined;
+  /** When the setup token was stored (`setup_token_updated_at`), setup-token mode only. */
+  setupTokenUpdatedAt?: Date | undefined;
+  /** The last live verification of the credential in use, when one ran (timer, `status --verify`). */
+  verification?: { at: Date; verdict: "valid" | "invalid" | "unknown" } | undefined;
 }
+
+/** Setup tokens live about a year (`claude setup-token`); the alert warns 30 days before. */
+export const SETUP_TOKEN_LIFETIME_MS = 365 * 86_400_000;
+const VERDICTS = ["valid", "invalid", "unknown"] as const;
 
 const MODES: Mode[] = ["setup-token", "rotating", "not-enrolled"];
 
@@ -50,6 +58,30 @@ export function renderMetrics(report: SyncReport, lastSuccessAt: Date | undefine
       "# HELP claude_auth_sync_credential_expiry_timestamp_seconds Access-token expiry of the rotating credential.",
       "# TYPE claude_auth_sync_credential_expiry_timestamp_seconds gauge",
       `claude_auth_sync_credential_expiry_timestamp_seconds{${user}} ${Math.floor(report.credentialExpiresAt / 1000)}`,
+    );
+  }
+  if (report.setupTokenUpdatedAt && Number.isFinite(report.setupTokenUpdatedAt.getTime())) {
+    const stored = Math.floor(report.setupTokenUpdatedAt.getTime() / 1000);
+    lines.push(
+      "# HELP claude_auth_sync_setup_token_updated_timestamp_seconds When the setup token was stored in Vault.",
+      "# TYPE claude_auth_sync_setup_token_updated_timestamp_seconds gauge",
+      `claude_auth_sync_setup_token_updated_timestamp_seconds{${user}} ${stored}`,
+      "# HELP claude_auth_sync_setup_token_expiry_timestamp_seconds Estimated setup-token expiry (stored + 365 days).",
+      "# TYPE claude_auth_sync_setup_token_expiry_timestamp_seconds gauge",
+      `claude_auth_sync_setup_token_expiry_timestamp_seconds{${user}} ${stored + SETUP_TOKEN_LIFETIME_MS / 1000}`,
+    );
+  }
+  if (report.verification) {
+    lines.push(
+      "# HELP claude_auth_sync_verification_timestamp_seconds When the credential in use was last checked against the API.",
+      "# TYPE claude_auth_sync_verification_timestamp_seconds gauge",
+      `claude_auth_sync_verification_timestamp_seconds{${user}} ${Math.floor(report.verification.at.getTime() / 1000)}`,
+      "# HELP claude_auth_sync_verification_result The last verification's verdict (unknown: the API could not say).",
+      "# TYPE claude_auth_sync_verification_result gauge",
+      ...VERDICTS.map(
+        (verdict) =>
+          `claude_auth_sync_verification_result{${user},result="${verdict}"} ${verdict === report.verification?.verdict ? 1 : 0}`,
+      ),
     );
   }
   return `${lines.join("\n")}\n`;

@@ -52,13 +52,17 @@ t.test("promtool check rules accepts the shipped rules", async (t) => {
   if (!requirePromtool(t)) return;
   const result = promtool(["check", "rules", RULES], HOOKS);
   t.equal(result.status, 0, "valid", { output: result.output });
-  t.match(result.output, /SUCCESS: 2 rules found/);
+  t.match(result.output, /SUCCESS: 3 rules found/);
 });
 
 t.test("the rules are the contract's alert plus the stale-sync alert, each with tests", async (t) => {
   const rules = readFileSync(join(HOOKS, RULES), "utf8");
   const tests = readFileSync(join(HOOKS, RULE_TESTS), "utf8");
-  t.same(alertNames(rules), ["WorkstationClaudeAuthInvalid", "WorkstationClaudeAuthSyncStale"]);
+  t.same(alertNames(rules), [
+    "WorkstationClaudeAuthInvalid",
+    "WorkstationClaudeAuthSyncStale",
+    "WorkstationClaudeSetupTokenExpiring",
+  ]);
   for (const name of alertNames(rules)) {
     t.match(
       tests,
