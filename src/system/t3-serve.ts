@@ -1,7 +1,6 @@
 // Restarting `t3-serve@<user>.service` after the setup token changed, so the service picks it up:
 // its drop-in runs a privileged sync before each start (hooks/systemd/t3-serve@.service.d).
 // The decision is pure; `restartT3Serve` performs it with systemctl by absolute path.
-import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 
 export const SYSTEMCTL_PATHS = ["/usr/bin/systemctl", "/bin/systemctl"] as const;
@@ -66,13 +65,17 @@ export type RestartOutcome =
   | { kind: "not-running"; unit: string }
   | { kind: "tell"; unit: string; command: string; why: string };
 
-function systemctl(path: string, args: string[]): Promise<number> {
-  return new Promise((resolve) => {
-    execFile(path, args, { timeout: SYSTEMCTL_TIMEOUT_MS, env: {} }, (error) => {
-      if (!error) resolve(0);
-      else resolve(typeof error.code === "number" ? error.code : -1);
-    });
+/** systemctl through execa (admin commands only; the login path never spawns it): its exit code. */
+async function systemctl(path: string, args: string[]): Promise<number> {
+  const { execa } = await import("execa");
+  const result = await execa(path, args, {
+    timeout: SYSTEMCTL_TIMEOUT_MS,
+    env: {},
+    extendEnv: false,
+    reject: false,
+    stdin: "ignore",
   });
+  return typeof result.exitCode === "number" ? result.exitCode : -1;
 }
 
 /** Restarts a running t3-serve@<user> (root only), or says what to run; never throws. */
