@@ -63,6 +63,8 @@ export function singleExecutable(bundlePath, outPath) {
       main: bundlePath,
       output: blob,
       disableExperimentalSEAWarning: true,
+      // NODE_OPTIONS must not reach a binary root runs from PAM: `--require` would run any code as root.
+      execArgvExtension: "none",
       useCodeCache: true,
       useSnapshot: false,
     }),
@@ -74,7 +76,14 @@ export function singleExecutable(bundlePath, outPath) {
     const postject = join(dirname(require.resolve("postject/package.json")), "dist", "cli.js");
     execFileSync(
       process.execPath,
-      [postject, staging, "NODE_SEA_BLOB", blob, "--sentinel-fuse", "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2"],
+      [
+        postject,
+        staging,
+        "NODE_SEA_BLOB",
+        blob,
+        "--sentinel-fuse",
+        "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2",
+      ],
       { stdio: ["ignore", "ignore", "inherit"] },
     );
     renameSync(staging, outPath);

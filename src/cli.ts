@@ -48,6 +48,10 @@ export async function runCli(argv: string[]): Promise<number> {
           .option("user", { type: "string", describe: "user to sync (root only)" })
           .option("dry-run", { type: "boolean", describe: "print the plan, change nothing" })
           .option("renew-token", { type: "boolean", describe: "renew the Vault token when its TTL runs low" })
+          .option("verify", {
+            type: "boolean",
+            describe: "check the credential in use live against the API when due (timer runs)",
+          })
           .example("$0 sync --dry-run", "show what a sync would do for you")
           .example("sudo $0 sync --user alice --json", "sync alice as root, JSON output"),
       async (args) => {
@@ -56,6 +60,7 @@ export async function runCli(argv: string[]): Promise<number> {
           ...(args.user ? ["--user", args.user] : []),
           ...(args["dry-run"] ? ["--dry-run"] : []),
           ...(args["renew-token"] ? ["--renew-token"] : []),
+          ...(args.verify ? ["--verify"] : []),
           ...(args.json ? ["--json"] : []),
           ...(args.config ? ["--config", args.config] : []),
         ];
@@ -242,6 +247,28 @@ export async function runCli(argv: string[]): Promise<number> {
       async (args) => {
         const { completionCommand } = await import("./commands/completion.js");
         setExit(await completionCommand(args.shell));
+      },
+    )
+    .command(
+      "watch",
+      "keep running: back up each new credential and repair a logged-out one within seconds (a user service)",
+      (y) =>
+        y
+          .option("user", { type: "string", describe: "the user to watch (root only; default: you)" })
+          .example("systemctl --user enable --now claude-auth-watch.service", "the shipped user service")
+          .example("$0 watch", "in the foreground, logging to stderr")
+          .epilog(
+            "Reacts to changes of ~/.claude/.credentials.json (fs.watch on the directory, plus a periodic\n" +
+              "check every minute): one sync pass, renewal included, per change. Stops on SIGTERM or SIGINT.",
+          ),
+      async (args) => {
+        const { watchCommand } = await import("./commands/watch.js");
+        setExit(
+          await watchCommand({
+            config: typeof args.config === "string" ? args.config : undefined,
+            user: typeof args.user === "string" ? args.user : undefined,
+          }),
+        );
       },
     )
     .demandCommand(1, "name a command")

@@ -1,7 +1,9 @@
 // Configuration: config.env (dotenv syntax) plus environment overrides, parsed and validated once.
 import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync } from "node:fs";
 import { parse as parseDotenv } from "dotenv";
+import { DEFAULT_TOKEN_URL } from "./claude/oauth-defaults.js";
 import { InvalidDataError, UsageError } from "./errors.js";
+import type { CrossHostRestore } from "./sync/plan.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/claude-auth-sync/config.env";
 
@@ -37,6 +39,18 @@ export interface Config {
   serviceEnvDir: string;
   /** Where `enable`/`rotate` check a setup token live (Anthropic's API, or a proxy/stand-in). */
   anthropicBaseUrl: URL;
+  /** At most one live verification of a user's credential per this interval (timer runs). */
+  verifyIntervalMs: number;
+  /** Optional Alertmanager to push the alerts to (hosts without node_exporter). */
+  alertmanagerUrl: URL | undefined;
+  /** Proactive renewal of the rotating credential by `sync` and `watch` (never by the login path). */
+  renew: boolean;
+  /** Renew once the access token expires within this many milliseconds. */
+  renewWindowMs: number;
+  /** Claude's OAuth token endpoint (https, or http to loopback for tests). */
+  oauthTokenUrl: URL;
+  /** Which backups may be restored onto this host: every usable one, or only those taken here. */
+  crossHostRestore: CrossHostRestore;
 }
 
 /** Every key this program reads; anything else in config.env is reported by `doctor`, never an error. */
@@ -62,6 +76,12 @@ export const CONFIG_KEYS = [
   "CLAUDE_AUTH_SYNC_RESTORE_MARGIN_S",
   "CLAUDE_AUTH_SYNC_SERVICE_ENV_DIR",
   "CLAUDE_AUTH_SYNC_ANTHROPIC_BASE_URL",
+  "CLAUDE_AUTH_SYNC_VERIFY_INTERVAL_S",
+  "CLAUDE_AUTH_SYNC_ALERTMANAGER_URL",
+  "CLAUDE_AUTH_SYNC_RENEW",
+  "CLAUDE_AUTH_SYNC_RENEW_WINDOW_S",
+  "CLAUDE_AUTH_SYNC_OAUTH_TOKEN_URL",
+  "CLAUDE_AUTH_SYNC_CROSS_HOST_RESTORE",
 ] as const;
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 type RawConfig = Partial<Record<ConfigKey, string>>;
@@ -180,6 +200,29 @@ function parseServiceUrl(key: ConfigKey, value: string, allowInsecureHttp: boole
   return url;
 }
 
+/**
+ * 7 h: the timer runs every 6 h (plus a fixed delay of up to 30 min), so with a window longer than
+ * 6.5 h every token is renewed by a timer run before it gets anywhere near Claude's own refresh point
+ * (5 min before expiry). With 2-3 h, runs falling between the window and the token's birth miss it and
+ * Claude refreshes itself: bench/race measured 0.3-0.5 forced logins per user-month left on two
+ * workstations with 3 h, 0 with 6.5 h (docs/race.md). The cost is one refresh per run (4 a day).
+ */
+export const DEFAULT_RENEW_WINDOW_S = 7 * 3600;
+
+function parseCrossHost(value: string | undefined): CrossHostRestore {
+  const chosen = optional(value) ?? DEFAULT_CROSS_HOST_RESTORE;
+  if (chosen !== "any" && chosen !== "same-host") {
+    throw new InvalidDataError(
+      "CLAUDE_AUTH_SYNC_CROSS_HOST_RESTORE",
+      `expected any or same-host, got ${JSON.stringify(chosen)}`,
+    );
+  }
+  return chosen;
+}
+
+/** See docs/race.md: the simulation's numbers behind this default. */
+export const DEFAULT_CROSS_HOST_RESTORE: CrossHostRestore = "same-host";
+
 const SEGMENT = /^[A-Za-z0-9_.@{}-]+$/;
 
 function parseDocumentPath(key: ConfigKey, value: string): string {
@@ -269,6 +312,34 @@ export function parseConfig(raw: RawConfig, source: Config["source"]): Config {
       optional(raw.CLAUDE_AUTH_SYNC_ANTHROPIC_BASE_URL) ?? "https://api.anthropic.com",
       allowInsecureHttp,
     ),
+    verifyIntervalMs:
+      parseInteger(
+        "CLAUDE_AUTH_SYNC_VERIFY_INTERVAL_S",
+        raw.CLAUDE_AUTH_SYNC_VERIFY_INTERVAL_S,
+        21_600,
+        60,
+        2_592_000,
+      ) * 1000,
+    alertmanagerUrl: raw.CLAUDE_AUTH_SYNC_ALERTMANAGER_URL
+      ? // Alerts carry no secret: plain http to an in-house Alertmanager is fine.
+        parseServiceUrl("CLAUDE_AUTH_SYNC_ALERTMANAGER_URL", raw.CLAUDE_AUTH_SYNC_ALERTMANAGER_URL, true)
+      : undefined,
+    renew: parseBoolean("CLAUDE_AUTH_SYNC_RENEW", raw.CLAUDE_AUTH_SYNC_RENEW, true),
+    renewWindowMs:
+      parseInteger(
+        "CLAUDE_AUTH_SYNC_RENEW_WINDOW_S",
+        raw.CLAUDE_AUTH_SYNC_RENEW_WINDOW_S,
+        DEFAULT_RENEW_WINDOW_S,
+        600,
+        86_400,
+      ) * 1000,
+    // Refresh tokens never cross the network in the clear, whatever ALLOW_INSECURE_HTTP says.
+    oauthTokenUrl: parseServiceUrl(
+      "CLAUDE_AUTH_SYNC_OAUTH_TOKEN_URL",
+      optional(raw.CLAUDE_AUTH_SYNC_OAUTH_TOKEN_URL) ?? DEFAULT_TOKEN_URL,
+      false,
+    ),
+    crossHostRestore: parseCrossHost(raw.CLAUDE_AUTH_SYNC_CROSS_HOST_RESTORE),
   };
   if (config.metricsDir !== undefined && !config.metricsDir.startsWith("/")) {
     throw new InvalidDataError("CLAUDE_AUTH_SYNC_METRICS_DIR", "must be an absolute path");

@@ -15,6 +15,8 @@ function describeAction(action: Action): string {
       return "remove the copy t3-serve@ loads";
     case "backup-credential":
       return "back up the local credential to Vault";
+    case "renew-credential":
+      return "renew the credential at the OAuth token endpoint, then back it up to Vault";
     case "restore-credential":
       return action.setAside
         ? "set the unreadable credentials file aside and restore the backup"

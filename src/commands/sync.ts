@@ -9,12 +9,17 @@ import { humanResult, logLine, publicResult } from "./report.js";
 export const SYNC_USAGE = `Usage: claude-auth sync [--user NAME] [--dry-run] [--json] [--config PATH]
 
 One sync pass for a user: in setup-token mode, write the env file from Vault; otherwise back up a
-valid Claude credential to Vault, or restore a logged-out one from a usable backup.
+valid Claude credential to Vault, or restore a logged-out one from a usable backup. A credential
+whose access token expires within CLAUDE_AUTH_SYNC_RENEW_WINDOW_S (7 h) is renewed once, under the
+per-user lock, and backed up at once (CLAUDE_AUTH_SYNC_RENEW=0 turns that off).
 
   --user NAME   the user to sync (root only; default: you)
   --dry-run     print the plan and change nothing
   --json        print the result as JSON
   --config PATH configuration file (default /etc/claude-auth-sync/config.env)
+  --verify      check the credential in use live against the API (at most once per
+                CLAUDE_AUTH_SYNC_VERIFY_INTERVAL_S; the timer passes it, the login never does)
+                and push alerts to CLAUDE_AUTH_SYNC_ALERTMANAGER_URL when set
   --renew-token renew the Vault token when less than a third of its TTL is left
                 (the timer passes it; one extra request, so the login path does not)
 
@@ -32,6 +37,7 @@ export async function syncCommand(argv: string[]): Promise<number> {
     json?: boolean;
     config?: string;
     "renew-token"?: boolean;
+    verify?: boolean;
   };
   try {
     ({ values } = parseArgs({
@@ -42,6 +48,7 @@ export async function syncCommand(argv: string[]): Promise<number> {
         json: { type: "boolean" },
         config: { type: "string" },
         "renew-token": { type: "boolean" },
+        verify: { type: "boolean" },
       },
       strict: true,
       allowPositionals: false,
@@ -68,6 +75,9 @@ export async function syncCommand(argv: string[]): Promise<number> {
       identityHome: self.home,
       claudeConfigDir: self.uid === user.uid ? process.env.CLAUDE_CONFIG_DIR : undefined,
       renewToken: values["renew-token"] === true,
+      verify: values.verify === true,
+      // Proactive renewal of Claude's credential (CLAUDE_AUTH_SYNC_RENEW): sync only, never `pam`.
+      renewCredential: true,
     });
     if (values.json) process.stdout.write(`${JSON.stringify(publicResult(result), null, 2)}\n`);
     else process.stdout.write(`${humanResult(result)}\n`);

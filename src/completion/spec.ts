@@ -51,6 +51,11 @@ export const commands: readonly CommandSpec[] = [
       user("user to sync (root only)"),
       { name: "dry-run", description: "print the plan, change nothing", value: SWITCH },
       { name: "renew-token", description: "renew the Vault token when its TTL runs low", value: SWITCH },
+      {
+        name: "verify",
+        description: "check the credential in use live against the API when due (timer runs)",
+        value: SWITCH,
+      },
     ],
   },
   { name: "pam", description: "entry point for pam_exec at session open", flags: [] },
@@ -101,6 +106,11 @@ export const commands: readonly CommandSpec[] = [
         value: { kind: "directory" },
       },
     ],
+  },
+  {
+    name: "watch",
+    description: "keep running: back up and repair the Claude login within seconds",
+    flags: [user("the user to watch (root only)")],
   },
   {
     name: "completion",

@@ -21,11 +21,29 @@ export interface LocalState {
    */
   serviceEnvFile?: EnvFileState | undefined;
   credentials: CredentialsFileState;
+  /**
+   * What a renewal earlier in this run came to; the plan is made again with it. `rejected`: the token
+   * endpoint refused this refresh token (invalid_grant). `failed`: no usable answer (network, 5xx,
+   * timeout); the file was left as it was.
+   */
+  renewal?: { kind: "rejected"; refreshToken: string } | { kind: "failed"; reason: string } | undefined;
 }
+
+/** Which Vault backups may be restored onto this host (see docs/race.md for the numbers behind it). */
+export type CrossHostRestore = "any" | "same-host";
 
 export interface SyncPolicy {
   /** A backup is restorable only while its access token stays valid at least this long. */
   restoreMarginMs: number;
+  /**
+   * Proactive renewal (rotating mode): refresh the credential once its access token expires within
+   * `windowMs`. Undefined: never renew (the login path, status, CLAUDE_AUTH_SYNC_RENEW=0).
+   */
+  renew?: { windowMs: number } | undefined;
+  /** This host's name, as recorded in `claude_ai_oauth_host`; needed by `crossHostRestore`. */
+  host?: string | undefined;
+  /** Default "any": every usable backup may be restored, whichever host took it. */
+  crossHostRestore?: CrossHostRestore | undefined;
 }
 
 export type Mode = "setup-token" | "rotating" | "not-enrolled";
@@ -39,6 +57,8 @@ export type Action =
   | { kind: "write-service-env-file"; setupToken: string }
   | { kind: "remove-service-env-file" }
   | { kind: "backup-credential"; credential: RotatingCredential }
+  /** Refresh the credential at the token endpoint, write the answer to the file, back it up at once. */
+  | { kind: "renew-credential"; credential: RotatingCredential }
   | {
       kind: "restore-credential";
       credential: RotatingCredential;
@@ -46,6 +66,11 @@ export type Action =
       keep: Record<string, unknown> | undefined;
       /** The current file is unreadable: move it aside rather than lose it. */
       setAside: boolean;
+      /**
+       * Set when the file still looks valid but its refresh token was rejected (invalid_grant): the
+       * restore replaces the file only while it still holds that refresh token.
+       */
+      rejectedRefreshToken?: string | undefined;
     };
 
 export interface SyncPlan {
@@ -72,6 +97,20 @@ export function backupUnusableReason(
     return "the backup's access token has expired, so its refresh token may already be spent";
   }
   return undefined;
+}
+
+/** Why the cross-host rule forbids restoring this backup here, or undefined when it allows it. */
+export function crossHostReason(backupHost: string | undefined, policy: SyncPolicy): string | undefined {
+  if ((policy.crossHostRestore ?? "any") === "any" || policy.host === undefined) return undefined;
+  // A backup that names no host was written by hand or by an older tool: it is not refused.
+  if (backupHost === undefined || backupHost === policy.host) return undefined;
+  // Restoring another host's credential makes both hosts spend one refresh-token chain; a server
+  // with reuse detection then revokes the login on both (docs/race.md).
+  return `the backup was taken on another host (${backupHost})`;
+}
+
+function minutes(ms: number): string {
+  return `${Math.round(ms / 60_000)} min`;
 }
 
 export function plan(document: UserDocument, local: LocalState, now: number, policy: SyncPolicy): SyncPlan {
@@ -124,8 +163,53 @@ export function plan(document: UserDocument, local: LocalState, now: number, pol
   const backup = document.backup?.credential;
   if (document.backupProblem) reasons.push(`backup unusable: ${document.backupProblem}`);
 
+  const crossHost = document.backup ? crossHostReason(document.backup.host, policy) : undefined;
+  const renewal = local.renewal;
+
+  if (credentials.kind === "valid" && renewal?.kind === "rejected") {
+    // The token endpoint refused the local refresh token: Claude cannot refresh it either. Restore a
+    // different, still-valid backup (another process or host renewed meanwhile); never write a stub.
+    const rejected = renewal.refreshToken;
+    const unusable =
+      backup === undefined
+        ? "no usable backup"
+        : backup.refreshToken === rejected
+          ? "the backup holds the same rejected refresh token"
+          : (backupUnusableReason(backup, now, policy) ?? crossHost);
+    if (backup !== undefined && unusable === undefined) {
+      actions.push({
+        kind: "restore-credential",
+        credential: backup,
+        keep: credentials.file,
+        setAside: false,
+        rejectedRefreshToken: rejected,
+      });
+      reasons.push("the refresh token was rejected (invalid_grant): restoring the newer backup");
+      return { mode: "rotating", outcome: "valid", actions, reasons, credentialExpiresAt: backup.expiresAt };
+    }
+    reasons.push(
+      `the refresh token was rejected (invalid_grant) and ${unusable}: interactive SSO required (claude auth login); the credentials file was left as it was`,
+    );
+    return { mode: "rotating", outcome: "sso-required", actions, reasons, credentialExpiresAt: undefined };
+  }
+
   if (credentials.kind === "valid") {
     const local = credentials.credential;
+    const left = local.expiresAt - now;
+    if (policy.renew && renewal === undefined && left <= policy.renew.windowMs) {
+      // One refresh, by one process, long before any Claude process would refresh (5 min before
+      // expiry): Claude picks the new file up by its mtime and never races for the refresh token.
+      actions.push({ kind: "renew-credential", credential: local });
+      reasons.push(
+        left <= 0
+          ? "the access token has expired: renewing it now"
+          : `the access token expires in ${minutes(left)} (renewal window ${minutes(policy.renew.windowMs)}): renewing it`,
+      );
+      return { mode: "rotating", outcome: "valid", actions, reasons, credentialExpiresAt: local.expiresAt };
+    }
+    if (renewal?.kind === "failed") {
+      reasons.push(`renewal failed (${renewal.reason}): the credentials file was left as it was`);
+    }
     if (backup === undefined) {
       actions.push({ kind: "backup-credential", credential: local });
       reasons.push(
@@ -149,7 +233,8 @@ export function plan(document: UserDocument, local: LocalState, now: number, pol
       : credentials.kind === "unreadable"
         ? `credentials file unreadable (${credentials.reason})`
         : "credentials file is logged out";
-  const unusable = backup === undefined ? "no usable backup" : backupUnusableReason(backup, now, policy);
+  const unusable =
+    backup === undefined ? "no usable backup" : (backupUnusableReason(backup, now, policy) ?? crossHost);
   if (backup !== undefined && unusable === undefined) {
     actions.push({
       kind: "restore-credential",

@@ -2,7 +2,13 @@
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { isAbsolute, relative, sep } from "node:path";
-import { renderMetrics, type SyncReport, writeMetricsFile } from "../alert/metrics.js";
+import { alertsFor, pushAlerts } from "../alert/alertmanager.js";
+import {
+  renderMetrics,
+  SETUP_TOKEN_LIFETIME_MS,
+  type SyncReport,
+  writeMetricsFile,
+} from "../alert/metrics.js";
 import {
   CREDENTIALS_DIR,
   CREDENTIALS_FILE,
@@ -21,9 +27,18 @@ import { authenticate, renewTokenIfLow } from "../vault/auth.js";
 import { VaultClient } from "../vault/client.js";
 import { readDocument } from "../vault/kv.js";
 import { apply } from "./apply.js";
-import { type LocalState, type Outcome, plan, type SyncPlan } from "./plan.js";
+import { type LocalState, type Outcome, plan, type SyncPlan, type SyncPolicy } from "./plan.js";
 import { NOTICE_FILE, readSyncState, SSO_NOTICE, STATE_DIR, STATE_FILE, writeSyncState } from "./state.js";
-import { parseUserDocument } from "./user-document.js";
+import { parseUserDocument, type UserDocument } from "./user-document.js";
+import {
+  credentialToVerify,
+  fingerprint,
+  invalidNotice,
+  knownInvalid,
+  readVerification,
+  type Verification,
+  verifyCredential,
+} from "./verify.js";
 
 export interface SyncRequest {
   user: SystemUser;
@@ -35,6 +50,16 @@ export interface SyncRequest {
   claudeConfigDir?: string | undefined;
   /** Renew the Vault token when its TTL runs low (timer and manual runs; not the login path). */
   renewToken?: boolean;
+  /**
+   * Renew Claude's credential near expiry (CLAUDE_AUTH_SYNC_RENEW): `sync` and `watch` only. The
+   * login path never does: a login must stay fast and bounded, and the timer or watch renews anyway.
+   */
+  renewCredential?: boolean;
+  /**
+   * Check the credential in use live against the API when due (CLAUDE_AUTH_SYNC_VERIFY_INTERVAL_S),
+   * and push alerts to Alertmanager when configured: timer runs only, never the login path.
+   */
+  verify?: boolean;
   now?: Date;
   /** Override the Vault CA bundle (tests). */
   ca?: Buffer;
@@ -66,7 +91,7 @@ export function credentialsDirectory(user: SystemUser, claudeConfigDir: string |
   return [CREDENTIALS_DIR];
 }
 
-function readLocalState(
+export function readLocalState(
   home: UserHome,
   credentialsDir: readonly string[],
   serviceEnvDir: string | undefined,
@@ -133,11 +158,17 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
   let exitCode: number = ExitCode.ok;
   let message: string;
   let local: LocalState | undefined;
+  let document: UserDocument | undefined;
   try {
     client = connect(config, deadline, request.ca);
     await authenticate(client, config, request.identityHome, { loginName: user.name });
     const path = documentPath(config, user.name);
-    const policy = { restoreMarginMs: config.restoreMarginMs };
+    const policy: SyncPolicy = {
+      restoreMarginMs: config.restoreMarginMs,
+      renew: request.renewCredential && config.renew ? { windowMs: config.renewWindowMs } : undefined,
+      host: hostname(),
+      crossHostRestore: config.crossHostRestore,
+    };
     let current = await readDocument(client, config.kvMount, path);
     local = readLocalState(home, credentialsDir, config.serviceEnvDir);
     syncPlan = plan(parseUserDocument(current), local, now.getTime(), policy);
@@ -148,18 +179,31 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
       current = await readDocument(client, config.kvMount, path);
       local = readLocalState(home, credentialsDir, config.serviceEnvDir);
       syncPlan = plan(parseUserDocument(current), local, now.getTime(), policy);
-      applied = await apply(syncPlan, {
+      const context = {
         home,
         credentialsDir,
         vault: { client, mount: config.kvMount, path, current },
         deadline,
         now,
         serviceEnvDir: config.serviceEnvDir,
-      });
+        tokenUrl: config.oauthTokenUrl,
+      };
+      const done = await apply(syncPlan, context);
+      applied = done.lines;
+      if (done.renewal) {
+        // The renewal did not happen (refused or failed): decide again knowing it, still under the
+        // lock. A refused refresh token leads to a newer backup or to the SSO outcome, never a stub.
+        local = { ...readLocalState(home, credentialsDir, config.serviceEnvDir), renewal: done.renewal };
+        syncPlan = plan(parseUserDocument(current), local, now.getTime(), policy);
+        applied.push(...(await apply(syncPlan, context)).lines);
+      } else if (done.renewedExpiresAt !== undefined) {
+        syncPlan = { ...syncPlan, credentialExpiresAt: done.renewedExpiresAt };
+      }
     }
     if (!request.dryRun && request.renewToken && config.auth === "token" && deadline.remainingMs() > 500) {
       await renewTokenIfLow(client).catch(() => undefined); // best effort; the next run tries again
     }
+    document = parseUserDocument(current);
     exitCode = exitCodeFor(syncPlan.outcome);
     message = syncPlan.reasons.join("; ");
   } catch (error) {
@@ -181,12 +225,60 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
   };
   if (!request.dryRun) {
     try {
-      report(request, home, result, local, now);
+      const verification = await verifyAfterSync(request, home, credentialsDir, syncPlan, now);
+      const reported = report(request, home, result, local, now, { document, ...verification });
+      if (request.verify && config.alertmanagerUrl && reported) {
+        const pushed = await pushAlerts(
+          config.alertmanagerUrl,
+          alertsFor({
+            user: user.name,
+            invalid: !reported.valid,
+            setupTokenExpiresAt: reported.setupTokenExpiresAt,
+            now,
+          }),
+          config.timeoutMs,
+        );
+        if (!pushed.startsWith("pushed")) result.message += `; ${pushed}`;
+      }
     } finally {
       lock?.release();
     }
   }
   return result;
+}
+
+interface VerificationFacts {
+  last: Verification | undefined;
+  /** Fingerprint of the credential Claude uses after this run, if it has one. */
+  current: string | undefined;
+}
+
+/** After the sync: verify the credential in use when due (timer runs), and say which one it is. */
+async function verifyAfterSync(
+  request: SyncRequest,
+  home: UserHome,
+  credentialsDir: readonly string[],
+  syncPlan: SyncPlan | undefined,
+  now: Date,
+): Promise<VerificationFacts> {
+  if (!syncPlan || syncPlan.mode === "not-enrolled") return { last: undefined, current: undefined };
+  try {
+    const after = readLocalState(home, credentialsDir, request.config.serviceEnvDir);
+    const target = credentialToVerify(after.envFile, after.credentials, now.getTime());
+    const current = "secret" in target ? fingerprint(target.secret) : undefined;
+    if (request.verify && current !== undefined) {
+      const outcome = await verifyCredential(home, after.envFile, after.credentials, {
+        baseUrl: request.config.anthropicBaseUrl,
+        timeoutMs: request.config.timeoutMs,
+        now,
+        policy: { intervalMs: request.config.verifyIntervalMs, retryMs: request.config.verifyIntervalMs / 4 },
+      });
+      return { last: outcome.ran ? outcome.verification : outcome.last, current };
+    }
+    return { last: home.batch(() => readVerification(home)), current };
+  } catch {
+    return { last: undefined, current: undefined }; // verification never fails a sync
+  }
 }
 
 /** The credential's state as far as the local files tell, when Vault could not be asked. */
@@ -203,12 +295,17 @@ function report(
   result: SyncResult,
   local: LocalState | undefined,
   now: Date,
-) {
+  facts: VerificationFacts & { document: UserDocument | undefined },
+): { valid: boolean; setupTokenExpiresAt: number | undefined } | undefined {
   const syncPlan = result.plan;
   const succeeded = result.exitCode === ExitCode.ok || result.exitCode === ExitCode.ssoRequired;
-  const valid = syncPlan
-    ? syncPlan.outcome !== "sso-required"
-    : locallyValid(local, safeLocal(home, request));
+  // The API rejecting the very credential Claude uses now is as bad as having none.
+  const rejected = knownInvalid(facts.last, facts.current);
+  const valid =
+    (syncPlan ? syncPlan.outcome !== "sso-required" : locallyValid(local, safeLocal(home, request))) &&
+    !rejected;
+  const storedAt = syncPlan?.mode === "setup-token" ? facts.document?.setupTokenUpdatedAt : undefined;
+  const setupTokenUpdatedAt = storedAt ? new Date(storedAt) : undefined;
   try {
     // A user who is not enrolled gets nothing in their home, not even a state file; a failed run
     // records itself only where a state file already exists: it never creates files.
@@ -230,6 +327,8 @@ function report(
         });
       }
       if (syncPlan?.outcome === "sso-required") home.write(STATE_DIR, NOTICE_FILE, `${SSO_NOTICE}\n`, 0o600);
+      else if (rejected && facts.last)
+        home.write(STATE_DIR, NOTICE_FILE, `${invalidNotice(facts.last.credential)}\n`);
       else if (syncPlan && enrolled) home.remove(STATE_DIR, NOTICE_FILE);
       return { previous, lastSuccessAt };
     });
@@ -242,6 +341,11 @@ function report(
         runAt: now,
         succeeded,
         credentialExpiresAt: syncPlan?.credentialExpiresAt,
+        setupTokenUpdatedAt,
+        verification:
+          facts.last && facts.last.fingerprint === facts.current
+            ? { at: new Date(facts.last.at), verdict: facts.last.verdict }
+            : undefined,
       };
       writeMetricsFile(
         request.config.metricsDir,
@@ -252,6 +356,12 @@ function report(
   } catch (error) {
     result.message += `; reporting failed: ${formatError(error)}`;
   }
+  const expiresAt = setupTokenUpdatedAt?.getTime();
+  return {
+    valid,
+    setupTokenExpiresAt:
+      expiresAt !== undefined && Number.isFinite(expiresAt) ? expiresAt + SETUP_TOKEN_LIFETIME_MS : undefined,
+  };
 }
 
 function safeLocal(home: UserHome, request: SyncRequest): CredentialsFileState | undefined {

@@ -10,6 +10,7 @@ import {
   lstatSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   renameSync,
   unlinkSync,
@@ -18,6 +19,7 @@ import {
 import { join } from "node:path";
 import { parseEnvFile } from "../claude/env-file.js";
 import type { EnvFileState } from "../sync/plan.js";
+import { isAlive } from "./home.js";
 
 export const SERVICE_ENV_ROOT = "/var/lib/claude-auth-sync";
 export const SERVICE_ENV_DIR = join(SERVICE_ENV_ROOT, "env");
@@ -59,6 +61,7 @@ export function writeServiceEnvFile(user: string, content: string, dir = SERVICE
   ensureRootDir(join(dir, ".."));
   ensureRootDir(dir);
   const path = serviceEnvPath(user, dir);
+  removeStaleTemps(user, dir);
   const temp = `${path}.tmp-${process.pid}`;
   const fd = openSync(
     temp,
@@ -75,7 +78,27 @@ export function writeServiceEnvFile(user: string, content: string, dir = SERVICE
   renameSync(temp, path);
 }
 
+/** A run killed between open and rename leaves `<user>.env.tmp-PID` (a token copy): the next run removes it. */
+function removeStaleTemps(user: string, dir: string): void {
+  const prefix = `${user}.env.tmp-`;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length));
+    if (pid === process.pid || isAlive(pid)) continue;
+    try {
+      unlinkSync(join(dir, name));
+    } catch {}
+  }
+}
+
 export function removeServiceEnvFile(user: string, dir = SERVICE_ENV_DIR): boolean {
+  removeStaleTemps(user, dir);
   try {
     unlinkSync(serviceEnvPath(user, dir));
     return true;

@@ -47,20 +47,34 @@ export function findToken(config: Config, home: string): TokenSource | undefined
   if (config.tokenFile) {
     try {
       const token = readSecretFile(config.tokenFile, "Vault token file");
-      if (token) return { origin: config.tokenFile, token };
+      if (token) return headerSafe({ origin: config.tokenFile, token });
     } catch (error) {
       if (process.getuid?.() === 0) throw error;
     }
   }
-  if (config.vaultToken) return { origin: "VAULT_TOKEN", token: config.vaultToken };
+  if (config.vaultToken) return headerSafe({ origin: "VAULT_TOKEN", token: config.vaultToken });
   const dotfile = join(home, ".vault-token");
   const token = readSecretFile(dotfile, "Vault token file");
-  return token ? { origin: dotfile, token } : undefined;
+  return token ? headerSafe({ origin: dotfile, token }) : undefined;
+}
+
+const HEADER_SAFE = /^[\x21-\x7e]+$/;
+
+/** A token travels in the X-Vault-Token header: anything but visible ASCII would make the request throw. */
+function headerSafe(source: TokenSource): TokenSource {
+  if (!HEADER_SAFE.test(source.token)) {
+    throw new InvalidDataError(
+      source.origin,
+      "the Vault token contains characters a Vault token never has (only visible ASCII)",
+      "copy the token again, without quotes or other characters around it",
+    );
+  }
+  return source;
 }
 
 function loginToken(body: unknown, what: string): string {
   const auth = (body as { auth?: { client_token?: unknown } } | undefined)?.auth;
-  if (!auth || typeof auth.client_token !== "string" || auth.client_token === "") {
+  if (!auth || typeof auth.client_token !== "string" || !HEADER_SAFE.test(auth.client_token)) {
     throw new InvalidDataError(`Vault ${what} answer`, "has no auth.client_token");
   }
   return auth.client_token;

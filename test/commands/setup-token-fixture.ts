@@ -5,11 +5,12 @@ import type { Test } from "tap";
 import { type AnthropicStandIn, startAnthropicStandIn } from "../e2e/anthropic-standin.js";
 import { BINARY, type RunResult, runBinary } from "../helpers/cli.js";
 import { putPolicy, userPolicy, vaultApi } from "../helpers/vault-api.js";
-import { type Workstation, workstation } from "../sync/fixture.js";
+import { type VaultServer, type Workstation, type WorkstationOptions, workstation } from "../sync/fixture.js";
+import type { VaultStandIn } from "../vault/standin.js";
 
 export { setupToken } from "../sync/fixture.js";
 
-export interface TokenWorkstation extends Workstation {
+export interface TokenWorkstation<V extends VaultServer = VaultStandIn> extends Workstation<V> {
   api: AnthropicStandIn;
   /** `claude-auth <command> --user <user> --config <config>` as root (host identity). */
   asRoot(command: string, args?: string[], stdin?: string): Promise<RunResult>;
@@ -17,21 +18,28 @@ export interface TokenWorkstation extends Workstation {
   asUser(command: string, args?: string[], stdin?: string): Promise<RunResult>;
   /** Gives the user a Vault identity of their own under the runbook's templated policy. */
   giveOwnIdentity(): Promise<string>;
+  /** The stand-in's log of writes to the document (a real server: read its audit log instead). */
   postsToDocument(): Array<{ method: string; body: unknown }>;
-  /** `options` of each write to the document (where `cas` is). */
+  /** `options` of each write to the document (where `cas` is); stand-in only, as above. */
   writeOptions(): unknown[];
 }
 
-export async function tokenWorkstation(
+export async function tokenWorkstation<V extends VaultServer = VaultStandIn>(
   t: Test,
   configExtra: Record<string, string> = {},
-): Promise<TokenWorkstation> {
+  options: WorkstationOptions<V> = {},
+): Promise<TokenWorkstation<V>> {
   const api = await startAnthropicStandIn();
   t.teardown(() => api.close());
-  const ws = await workstation(t, { CLAUDE_AUTH_SYNC_ANTHROPIC_BASE_URL: api.url, ...configExtra });
+  const ws = await workstation(t, { CLAUDE_AUTH_SYNC_ANTHROPIC_BASE_URL: api.url, ...configExtra }, options);
   const userEnv = { HOME: ws.user.home, USER: ws.user.name, LOGNAME: ws.user.name };
+  const requestLog = () => {
+    const log = (ws.vault as Partial<VaultStandIn>).requests;
+    if (!log) throw new Error("postsToDocument/writeOptions need the stand-in's request log");
+    return log;
+  };
   const postsToDocument = () =>
-    ws.vault.requests
+    requestLog()
       .filter((r) => r.logicalPath.endsWith(`claude-users/${ws.user.name}`) && r.method !== "GET")
       .map((r) => ({ method: r.method, body: r.body as unknown }));
   return {

@@ -2,6 +2,7 @@
 // JSON; no secret anywhere in the output; local facts still shown when Vault is down.
 import { execFileSync } from "node:child_process";
 import t, { type Test } from "tap";
+import { startAnthropicStandIn } from "../e2e/anthropic-standin.js";
 import { makeConfig, type RunResult, runBinary } from "../helpers/cli.js";
 import { requireRoot } from "../helpers/users.js";
 import { createToken } from "../helpers/vault-api.js";
@@ -265,12 +266,40 @@ t.test("a user runs status for themselves with their own Vault token", async (t)
   t.equal(other.code, 2, "only root may ask about another user");
 });
 
-t.test("--verify is accepted and says it is not implemented yet", async (t) => {
-  if (!requireRoot(t)) return;
-  const ws = await workstation(t);
-  const run = await status(ws, ["--verify"]);
-  t.equal(run.code, 0);
-  t.match(run.stderr, /--verify .* not yet implemented/);
-  const help = await runBinary(["status", "--help"]);
-  t.match(help.stdout, /Exit codes: 0 reported/);
-});
+t.test(
+  "--verify asks the API: accepted, rejected (with the fix), unavailable (unknown), hang (bounded)",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const api = await startAnthropicStandIn();
+    t.teardown(() => api.close());
+    const ws = await workstation(t, {
+      CLAUDE_AUTH_SYNC_ANTHROPIC_BASE_URL: api.url,
+      CLAUDE_AUTH_SYNC_TIMEOUT_MS: "1500",
+    });
+    const token = setupToken("Q");
+    await ws.seed({ setup_token: token });
+    t.equal((await ws.sync()).code, 0);
+    api.setAnswer(token, { kind: "accept" });
+    let run = await status(ws, ["--verify"]);
+    t.equal(run.code, 0);
+    t.match(run.stdout, /verification: setup-token valid/);
+    t.equal(api.messageRequests().at(-1)?.authorization, `Bearer ${token}`, "the setup token was checked");
+    api.setAnswer(token, { kind: "reject" });
+    run = await status(ws, ["--verify", "--json"]);
+    const report = JSON.parse(run.stdout);
+    t.match(report.verification, { ran: true, verdict: "invalid", credential: "setup-token" });
+    run = await status(ws, ["--verify"]);
+    t.match(run.stdout, /claude setup-token`, then `claude-auth rotate/, "says exactly what to do");
+    api.setAnswer(token, { kind: "unavailable" });
+    run = await status(ws, ["--verify"]);
+    t.match(run.stdout, /verification: setup-token unknown/, "5xx is unknown, never invalid");
+    api.setAnswer(token, { kind: "hang" });
+    const started = Date.now();
+    run = await status(ws, ["--verify"]);
+    t.match(run.stdout, /unknown — no answer within 1500 ms/);
+    t.ok(Date.now() - started < 6000, "the hang is bounded");
+    t.notMatch(run.stdout + run.stderr, token, "never prints the token");
+    const help = await runBinary(["status", "--help"]);
+    t.match(help.stdout, /Exit codes: 0 reported/);
+  },
+);

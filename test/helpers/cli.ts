@@ -62,6 +62,9 @@ export function makeConfig(
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   let tokenFile: string | undefined;
   const lines = Object.entries(values).map(([k, v]) => `${k}=${v}`);
+  // Renewal would refresh the tests' made-up credentials at Claude's real token endpoint: off unless
+  // a test turns it on (and points CLAUDE_AUTH_SYNC_OAUTH_TOKEN_URL at test/oauth/standin.ts).
+  if (!("CLAUDE_AUTH_SYNC_RENEW" in values)) lines.push("CLAUDE_AUTH_SYNC_RENEW=0");
   if (hostToken) {
     tokenFile = join(dir, "host-token");
     writeFileSync(tokenFile, `${hostToken}\n`, { mode: 0o600 });

@@ -261,7 +261,7 @@ t.test("the service runs the contract's command line, as root, with the user as 
   const service = readFileSync(join(HOOKS, SERVICE), "utf8");
   t.match(
     service,
-    /^ExecStart=\/usr\/local\/bin\/claude-auth sync --user %I --renew-token --config \/etc\/claude-auth-sync\/config\.env$/m,
+    /^ExecStart=\/usr\/local\/bin\/claude-auth sync --user %I --renew-token --verify --config \/etc\/claude-auth-sync\/config\.env$/m,
   );
   t.match(service, /^Type=oneshot$/m);
   t.notMatch(

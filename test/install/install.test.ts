@@ -485,7 +485,7 @@ t.test(
     const service = read(join(root, "etc/systemd/system/claude-auth-sync@.service"));
     t.match(
       service,
-      /^ExecStart=\/opt\/cas\/bin\/claude-auth sync --user %I --renew-token --config \/etc\/claude-auth-sync\/config\.env$/m,
+      /^ExecStart=\/opt\/cas\/bin\/claude-auth sync --user %I --renew-token --verify --config \/etc\/claude-auth-sync\/config\.env$/m,
     );
     const dropIn = read(join(root, "etc/systemd/system/t3-serve@.service.d/claude-auth.conf"));
     t.match(dropIn, /^ExecStartPre=-\+\/opt\/cas\/bin\/claude-auth sync --user %I /m);

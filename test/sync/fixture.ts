@@ -1,4 +1,5 @@
-// One workstation for a test: a Vault stand-in with the runbook's host policy, a config file, a real user.
+// One workstation for a test: a Vault stand-in (or a given server, e.g. a real Vault) with the runbook's host
+// policy, a config file, a real user.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -23,8 +24,22 @@ export function credential(tag: string, expiresAt: number) {
 
 export const STUB = { accessToken: "", refreshToken: "", expiresAt: 0 };
 
-export interface Workstation {
-  vault: VaultStandIn;
+/** What a workstation needs of a Vault server: where it is and a root token. */
+export interface VaultServer {
+  addr: string;
+  rootToken: string;
+}
+
+export interface WorkstationOptions<V extends VaultServer> {
+  /**
+   * A server already running (e.g. a real Vault, test/vault-real/bootstrap.ts), shared by the caller and
+   * left running. Default: a fresh stand-in, closed at teardown.
+   */
+  vault?: V;
+}
+
+export interface Workstation<V extends VaultServer = VaultStandIn> {
+  vault: V;
   user: TestUser;
   config: string;
   metricsDir: string;
@@ -40,9 +55,18 @@ export interface Workstation {
   homeSnapshot(): Record<string, string>;
 }
 
-export async function workstation(t: Test, configExtra: Record<string, string> = {}): Promise<Workstation> {
-  const vault = await startVaultStandIn();
-  t.teardown(() => vault.close());
+export async function workstation<V extends VaultServer = VaultStandIn>(
+  t: Test,
+  configExtra: Record<string, string> = {},
+  options: WorkstationOptions<V> = {},
+): Promise<Workstation<V>> {
+  let vault: V;
+  if (options.vault) vault = options.vault;
+  else {
+    const standIn = await startVaultStandIn();
+    t.teardown(() => standIn.close());
+    vault = standIn as unknown as V;
+  }
   const token = await hostToken(vault.addr, vault.rootToken);
   const user = createTestUser(t);
   const metricsDir = join("/var/tmp", `cas-metrics-${user.name}`);
@@ -114,7 +138,7 @@ export function snapshot(root: string): Record<string, string> {
   return out;
 }
 
-export function metrics(ws: Workstation): string {
+export function metrics(ws: Workstation<VaultServer>): string {
   const path = join(ws.metricsDir, `claude-auth-sync-${ws.user.name}.prom`);
   return existsSync(path) ? readFileSync(path, "utf8") : "";
 }

@@ -345,3 +345,251 @@ t.test("a backup carries the exact local credential, extra fields included", asy
   t.equal(action?.kind, "backup-credential");
   if (action?.kind === "backup-credential") t.same(action.credential, withExtras);
 });
+
+// Proactive renewal (issue 8): decided from document + local + clock + policy; performed by apply.
+const WINDOW = 3 * HOUR;
+const renewing = { ...policy, renew: { windowMs: WINDOW }, host: "ws-a", crossHostRestore: "any" as const };
+const sameHostOnly = { ...renewing, crossHostRestore: "same-host" as const };
+const soon = credential("soon", NOW + 2 * HOUR);
+const expiredLocal = credential("expired-local", NOW - 10 * 60_000);
+const rejected = (c: RotatingCredential) => ({ kind: "rejected" as const, refreshToken: c.refreshToken });
+const failed = { kind: "failed" as const, reason: "the token endpoint answered HTTP 503" };
+const renewedElsewhere = credential("renewed-elsewhere", NOW + 7.5 * HOUR);
+
+interface RenewRow extends Row {
+  policy: typeof renewing | typeof sameHostOnly | typeof policy;
+  reason?: RegExp;
+}
+
+const renewRows: RenewRow[] = [
+  {
+    name: "renewal: access token expires within the window: renew (the renewal backs up itself)",
+    policy: renewing,
+    document: doc(backedUp(soon)),
+    local: local(valid(soon)),
+    mode: "rotating",
+    outcome: "valid",
+    actions: ["renew-credential"],
+    reason: /expires in 120 min \(renewal window 180 min\)/,
+  },
+  {
+    name: "renewal: access token already expired but refresh token present: renew",
+    policy: renewing,
+    document: doc(backedUp(expiredLocal)),
+    local: local(valid(expiredLocal)),
+    mode: "rotating",
+    outcome: "valid",
+    actions: ["renew-credential"],
+    reason: /has expired: renewing/,
+  },
+  {
+    name: "renewal: outside the window: nothing (steady state)",
+    policy: renewing,
+    document: doc(backedUp(fresh)),
+    local: local(valid(fresh)),
+    mode: "rotating",
+    outcome: "valid",
+    actions: [],
+  },
+  {
+    name: "renewal: already renewed by someone else (the re-read under the lock is fresh): back up only",
+    policy: renewing,
+    document: doc(backedUp(soon)),
+    local: local(valid(renewedElsewhere)),
+    mode: "rotating",
+    outcome: "valid",
+    actions: ["backup-credential"],
+  },
+  {
+    name: "renewal: within the window but renewal is off (login path, CLAUDE_AUTH_SYNC_RENEW=0)",
+    policy,
+    document: doc(backedUp(soon)),
+    local: local(valid(soon)),
+    mode: "rotating",
+    outcome: "valid",
+    actions: [],
+  },
+  {
+    name: "renewal: no backup yet and within the window: renew (its backup is the first)",
+    policy: renewing,
+    document: doc(null),
+    local: local(valid(soon)),
+    mode: "rotating",
+    outcome: "valid",
+    actions: ["renew-credential"],
+  },
+  {
+    name: "renewal: setup-token mode never renews",
+    policy: renewing,
+    document: doc({ setup_token: SETUP }),
+    local: local(valid(soon), { kind: "present", token: SETUP }),
+    mode: "setup-token",
+    outcome: "valid",
+    actions: [],
+  },
+  {
+    name: "renewal: a stub is restored, not renewed",
+    policy: renewing,
+    document: doc(backedUp(fresh)),
+    local: local(STUB),
+    mode: "rotating",
+    outcome: "valid",
+    actions: ["restore-credential"],
+  },
+  {
+    name: "renewal failed (network, 5xx): no second attempt, file left alone, still valid",
+    policy: renewing,
+    document: doc(backedUp(soon)),
+    local: { ...local(valid(soon)), renewal: failed },
+    mode: "rotating",
+    outcome: "valid",
+    actions: [],
+    reason:
+      /renewal failed \(the token endpoint answered HTTP 503\): the credentials file was left as it was/,
+  },
+  {
+    name: "renewal failed with a local credential newer than the backup: the backup still happens",
+    policy: renewing,
+    document: doc(backedUp(older)),
+    local: { ...local(valid(soon)), renewal: failed },
+    mode: "rotating",
+    outcome: "valid",
+    actions: ["backup-credential"],
+  },
+  {
+    name: "invalid_grant and a newer, still-valid backup (renewed elsewhere): restore it",
+    policy: renewing,
+    document: doc(backedUp(renewedElsewhere)),
+    local: { ...local(valid(soon)), renewal: rejected(soon) },
+    mode: "rotating",
+    outcome: "valid",
+    actions: ["restore-credential"],
+    reason: /rejected \(invalid_grant\): restoring the newer backup/,
+  },
+  {
+    name: "invalid_grant and the backup holds the same refresh token: SSO required, no stub written",
+    policy: renewing,
+    document: doc(backedUp(soon)),
+    local: { ...local(valid(soon)), renewal: rejected(soon) },
+    mode: "rotating",
+    outcome: "sso-required",
+    actions: [],
+    reason: /same rejected refresh token: interactive SSO required .*left as it was/,
+  },
+  {
+    name: "invalid_grant and an expired backup: SSO required",
+    policy: renewing,
+    document: doc(backedUp(expiredBackup)),
+    local: { ...local(valid(soon)), renewal: rejected(soon) },
+    mode: "rotating",
+    outcome: "sso-required",
+    actions: [],
+  },
+  {
+    name: "invalid_grant and no backup: SSO required",
+    policy: renewing,
+    document: doc({ vaultwarden_token: "x" }),
+    local: { ...local(valid(soon)), renewal: rejected(soon) },
+    mode: "rotating",
+    outcome: "sso-required",
+    actions: [],
+  },
+  {
+    name: "invalid_grant, newer backup from another host, same-host policy: SSO required",
+    policy: sameHostOnly,
+    document: doc(backedUp(renewedElsewhere, { claude_ai_oauth_host: "ws-b" })),
+    local: { ...local(valid(soon)), renewal: rejected(soon) },
+    mode: "rotating",
+    outcome: "sso-required",
+    actions: [],
+    reason: /taken on another host \(ws-b\)/,
+  },
+  {
+    name: "invalid_grant, newer backup from this host, same-host policy: restore",
+    policy: sameHostOnly,
+    document: doc(backedUp(renewedElsewhere, { claude_ai_oauth_host: "ws-a" })),
+    local: { ...local(valid(soon)), renewal: rejected(soon) },
+    mode: "rotating",
+    outcome: "valid",
+    actions: ["restore-credential"],
+  },
+  {
+    name: "cross-host: stub, usable backup from another host, same-host policy: SSO required",
+    policy: sameHostOnly,
+    document: doc(backedUp(fresh, { claude_ai_oauth_host: "ws-b" })),
+    local: local(STUB),
+    mode: "rotating",
+    outcome: "sso-required",
+    actions: [],
+    reason: /taken on another host \(ws-b\): interactive SSO required/,
+  },
+  {
+    name: "cross-host: stub, backup naming no host (by hand, older tool), same-host policy: restore",
+    policy: sameHostOnly,
+    document: doc(backedUp(fresh)),
+    local: local(STUB),
+    mode: "rotating",
+    outcome: "valid",
+    actions: ["restore-credential"],
+  },
+  {
+    name: "cross-host: stub, usable backup from this host, same-host policy: restore",
+    policy: sameHostOnly,
+    document: doc(backedUp(fresh, { claude_ai_oauth_host: "ws-a" })),
+    local: local(STUB),
+    mode: "rotating",
+    outcome: "valid",
+    actions: ["restore-credential"],
+  },
+  {
+    name: "cross-host: stub, usable backup from another host, any policy: restore",
+    policy: renewing,
+    document: doc(backedUp(fresh, { claude_ai_oauth_host: "ws-b" })),
+    local: local(STUB),
+    mode: "rotating",
+    outcome: "valid",
+    actions: ["restore-credential"],
+  },
+];
+
+for (const row of renewRows) {
+  t.test(row.name, async (t) => {
+    const result = plan(row.document, row.local, NOW, row.policy);
+    t.equal(result.mode, row.mode, "mode");
+    t.equal(result.outcome, row.outcome, "outcome");
+    t.same(
+      result.actions.map((a) => a.kind),
+      row.actions,
+      "actions",
+    );
+    if (row.reason) t.match(result.reasons.join("; "), row.reason, "says why");
+    t.notMatch(JSON.stringify(result.reasons), /sk-ant-o[ar]t01-/, "reasons never carry a token");
+  });
+}
+
+t.test(
+  "the restore after invalid_grant replaces only the rejected credential, other keys kept",
+  async (t) => {
+    const file = { claudeAiOauth: soon, mcpOAuth: { a: 1 } };
+    const result = plan(
+      doc(backedUp(renewedElsewhere)),
+      { ...local({ kind: "valid", file, credential: soon }), renewal: rejected(soon) },
+      NOW,
+      renewing,
+    );
+    const action = result.actions[0];
+    t.equal(action?.kind, "restore-credential");
+    if (action?.kind !== "restore-credential") return;
+    t.equal(action.rejectedRefreshToken, soon.refreshToken, "guarded by the rejected refresh token");
+    t.same(action.keep, file, "mcpOAuth kept");
+    t.same(action.credential, renewedElsewhere);
+    t.equal(result.credentialExpiresAt, renewedElsewhere.expiresAt);
+  },
+);
+
+t.test("the renewal window is inclusive and measured from now", async (t) => {
+  const kinds = (expiresAt: number) =>
+    plan(doc(null), local(valid(credential("edge", expiresAt))), NOW, renewing).actions.map((a) => a.kind);
+  t.same(kinds(NOW + WINDOW), ["renew-credential"], "exactly at the window: renew");
+  t.same(kinds(NOW + WINDOW + 1), ["backup-credential"], "1 ms outside: no renewal");
+});
