@@ -153,7 +153,7 @@ async function main() {
   const config = join(configDir, "config.env");
   writeFileSync(
     config,
-    `VAULT_ADDR=${vault.addr}\nCLAUDE_AUTH_SYNC_TOKEN_FILE=${join(configDir, "token")}\nCLAUDE_AUTH_SYNC_SERVICE_ENV_DIR=${join(configDir, "service-env")}\n`,
+    `VAULT_ADDR=${vault.addr}\nCLAUDE_AUTH_SYNC_TOKEN_FILE=${join(configDir, "token")}\nCLAUDE_AUTH_SYNC_SERVICE_ENV_DIR=${join(configDir, "service-env")}\nCLAUDE_AUTH_SYNC_RENEW=0\n`,
     { mode: 0o644 },
   );
 
@@ -293,13 +293,15 @@ async function main() {
   }
 
   // --- fleet model: 10,000 users on 1,000 hosts, timers every 6 h with a fixed random delay in
-  // [0, 30 min), plus a 9 a.m. login storm of 2,000 logins/minute; one Vault read per steady sync.
+  // [0, 30 min), plus a 9 a.m. login storm of 2,000 logins/minute (one read per steady login).
+  // With renewal on (the default) a timer run renews the 8 h token it finds inside the 7 h window:
+  // one read, then under the lock one re-read and one merge-write of the backup.
   const users = 10_000;
+  const TIMER_REQUESTS_WITH_RENEWAL = 3;
   const perSecond = new Float64Array(86_400);
   for (let u = 0; u < users; u++) {
     const delay = Math.floor(Math.random() * 1800);
-    for (const hour of [0, 6, 12, 18])
-      perSecond[hour * 3600 + delay] += steadyRotating.reads + steadyRotating.writes;
+    for (const hour of [0, 6, 12, 18]) perSecond[hour * 3600 + delay] += TIMER_REQUESTS_WITH_RENEWAL;
   }
   const stormStart = 9 * 3600;
   const stormLogins = 2000 * 30; // a 30-minute storm
@@ -331,6 +333,7 @@ async function main() {
       hosts: 1000,
       timerEveryHours: 6,
       randomizedDelayMin: 30,
+      timerRequestsWithRenewal: TIMER_REQUESTS_WITH_RENEWAL,
       stormLoginsPerMinute: 2000,
       stormMinutes: 30,
     },
