@@ -1,7 +1,8 @@
 // node_exporter textfile-collector output: one file per user, replaced atomically.
-import { closeSync, constants, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, openSync, readdirSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { Mode } from "../sync/plan.js";
+import { isAlive } from "../system/home.js";
 
 export interface SyncReport {
   user: string;
@@ -95,6 +96,7 @@ export function metricsFilePath(dir: string, user: string): string {
 export function writeMetricsFile(dir: string, user: string, text: string): void {
   const path = metricsFilePath(dir, user);
   const temp = `${path}.${process.pid}.tmp`;
+  removeDeadTemps(dir, `claude-auth-sync-${user}.prom.`);
   const fd = openSync(
     temp,
     constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
@@ -109,4 +111,22 @@ export function writeMetricsFile(dir: string, user: string, text: string): void 
   }
   closeSync(fd);
   renameSync(temp, path);
+}
+
+/** A run killed between create and rename leaves `<file>.<pid>.tmp`: the next run removes it. */
+function removeDeadTemps(dir: string, prefix: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    if (!entry.startsWith(prefix) || !entry.endsWith(".tmp")) continue;
+    const pid = Number(entry.slice(prefix.length, -".tmp".length));
+    if (pid === process.pid || isAlive(pid)) continue;
+    try {
+      unlinkSync(join(dir, entry));
+    } catch {}
+  }
 }

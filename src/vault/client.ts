@@ -17,6 +17,7 @@ const MAX_RESPONSE_BYTES = 1024 * 1024;
 // node:https (and with it tls and crypto) costs ~25 ms to load: only an https VAULT_ADDR pays for it.
 const load = createRequire(import.meta.url);
 const loadHttps = (): typeof https => load("node:https") as typeof https;
+const loadTls = (): typeof import("node:tls") => load("node:tls") as typeof import("node:tls");
 
 export interface VaultClientOptions {
   addr: URL;
@@ -81,16 +82,18 @@ export class VaultClient {
     this.deadline = options.deadline;
     this.token = options.token;
     const secure = options.addr.protocol === "https:";
-    const tls = secure ? loadHttps() : undefined;
-    this.transport = tls ?? http;
+    const secureTransport = secure ? loadHttps() : undefined;
+    this.transport = secureTransport ?? http;
     // One kept-alive connection for the handful of requests in a run: one TLS handshake, not three.
-    this.agent = tls
-      ? new tls.Agent({
+    this.agent = secureTransport
+      ? new secureTransport.Agent({
           keepAlive: true,
           maxSockets: 1,
           // Explicit: NODE_TLS_REJECT_UNAUTHORIZED=0 in an environment must never turn verification off.
           rejectUnauthorized: true,
-          ...(options.ca ? { ca: options.ca } : {}),
+          // VAULT_CACERT, or Node's bundled roots: never NODE_EXTRA_CA_CERTS, which a PAM environment
+          // could set to make the root-run login sync trust a CA of the user's choosing.
+          ca: options.ca ?? [...loadTls().rootCertificates],
         })
       : new http.Agent({ keepAlive: true, maxSockets: 1 });
   }

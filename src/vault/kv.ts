@@ -57,7 +57,8 @@ export async function readDocument(client: VaultClient, mount: string, path: str
     }
     // A key that does not exist is a 404 without error text; "no handler for route" (a wrong mount
     // or namespace) is not an absent document, and reading it as one would switch setup-token mode off.
-    if (vaultErrors(body) !== "") unexpectedAnswer(`reading ${where}`, response);
+    // Nor is a 404 that is not Vault's JSON at all (a proxy's error page).
+    if (body === undefined || vaultErrors(body) !== "") unexpectedAnswer(`reading ${where}`, response);
     return { version: 0, state: "absent", data: {} };
   }
   if (response.status !== 200) unexpectedAnswer(`reading ${where}`, response);
