@@ -16,7 +16,7 @@ import {
   statSync,
   symlinkSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { requireRoot, type TestUser } from "../helpers/users.js";
@@ -254,7 +254,8 @@ t.test("rotating restore: a logged-out user is logged in again from the Vault ba
   await ws.seed({
     claude_ai_oauth: JSON.stringify(backup),
     claude_ai_oauth_backed_up_at: new Date(Date.now() - HOUR).toISOString(),
-    claude_ai_oauth_host: "other-workstation",
+    // Taken on this workstation before the logout (backups from other hosts are not restored: docs/race.md).
+    claude_ai_oauth_host: hostname(),
   });
 
   t.comment("before the sync (negative control)");
