@@ -55,6 +55,21 @@ export type TokenLookup =
   | { status: "missing" }
   | { status: "invalid" };
 
+/**
+ * Vault's rules for a custom token id (token_store.go handleCreateCommon), in its order: the service
+ * token prefixes are reserved, then no '.' at all (which also covers `hvb.`/`b.`). Undefined when fine.
+ */
+export function customTokenIdError(id: string): string | undefined {
+  if (id.startsWith("hvs.")) return "custom token ID cannot have the 'hvs.' prefix";
+  if (id.startsWith("s.")) return "custom token ID cannot have the 's.' prefix";
+  if (id.includes(".")) return "custom token ID cannot have a '.' in the value";
+  return undefined;
+}
+
+/** The warning Vault attaches to a token created with a custom id. */
+export const customTokenIdWarning =
+  "Supplying a custom ID for the token uses the weaker SHA1 hashing instead of the more secure SHA2-256 HMAC for token obfuscation. SHA1 hashed tokens on the wire leads to less secure lookups.";
+
 export class TokenStore {
   private readonly byId = new Map<string, TokenEntry>();
   private readonly byAccessor = new Map<string, TokenEntry>();
@@ -107,6 +122,11 @@ export class TokenStore {
     this.byId.set(entry.id, entry);
     this.byAccessor.set(entry.accessor, entry);
     return entry;
+  }
+
+  /** A token with this id exists (expired or not): a custom id may not reuse it. */
+  has(id: string): boolean {
+    return this.byId.has(id);
   }
 
   lookup(id: string | undefined): TokenLookup {

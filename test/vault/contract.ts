@@ -596,6 +596,35 @@ export function vaultContract(t: TapLike, connect: () => Promise<VaultConnection
     t.equal((await f.call("POST", "auth/token/renew-self", { token: fixed, body: {} })).status, 400);
   });
 
+  test("a custom token id: root only, no 'hvs.'/'s.' prefix, no '.', no duplicate, with a warning", async (f, t) => {
+    const pol = `custom-${f.id}`;
+    await f.policy(pol, `path "auth/token/create" { capabilities = ["update"] }`);
+    const plain = await f.tokenWith([pol]);
+    const notRoot = await f.call("POST", "auth/token/create", { token: plain, body: { id: `mine${f.id}` } });
+    t.equal(notRoot.status, 400);
+    t.same(field(notRoot.json, "errors"), ["root or sudo privileges required to specify token id"]);
+    const refused: Array<[string, string]> = [
+      [`hvs.${f.id}`, "custom token ID cannot have the 'hvs.' prefix"],
+      [`s.${f.id}`, "custom token ID cannot have the 's.' prefix"],
+      [`hvb.${f.id}`, "custom token ID cannot have a '.' in the value"],
+      [`a.${f.id}`, "custom token ID cannot have a '.' in the value"],
+    ];
+    for (const [id, message] of refused) {
+      const r = await f.call("POST", "auth/token/create", { body: { id, policies: [pol] } });
+      t.equal(r.status, 400, id);
+      t.same(field(r.json, "errors"), [message], id);
+    }
+    const id = `custom-${f.id}`;
+    const made = await f.call("POST", "auth/token/create", { body: { id, policies: [pol] } });
+    t.equal(made.status, 200);
+    t.equal(field(made.json, "auth", "client_token"), id);
+    t.match(String(field(made.json, "warnings", 0)), /custom ID for the token uses the weaker SHA1 hashing/);
+    f.cleanup(() => f.call("POST", "auth/token/revoke", { body: { token: id } }));
+    const again = await f.call("POST", "auth/token/create", { body: { id, policies: [pol] } });
+    t.equal(again.status, 400);
+    t.same(field(again.json, "errors"), ["cannot create a token with a duplicate ID"]);
+  });
+
   test("a child token inherits its parent's policies unless given a subset of them", async (f, t) => {
     await f.policy(`parent-${f.id}`, `path "a/*" { capabilities = ["read"] }`);
     await f.policy(`other-${f.id}`, `path "b/*" { capabilities = ["read"] }`);

@@ -7,6 +7,8 @@ import {
   type AuthMount,
   type AuthRoute,
   authMethodRoute,
+  customTokenIdError,
+  customTokenIdWarning,
   IdentityStore,
   type LoginGrant,
   newAuthMount,
@@ -118,11 +120,16 @@ export class VaultCore {
     this.policies.set("default", parsePolicy("default", defaultPolicyText));
     this.authMounts.set("token/", newAuthMount("token/", "token", "token based credentials"));
     this.mount("secret/", "kv", { version: "2" }, "key/value secret storage");
+    // `vault server -dev -dev-root-token-id=ID` creates its root token through auth/token/create with
+    // that id: the same rules for the id, and lookup-self then says path auth/token/create, display
+    // name "token". Without an id it is the root token init generates: auth/token/root, "root".
+    const idError = rootTokenId === undefined ? undefined : customTokenIdError(rootTokenId);
+    if (idError) throw new Error(`failed to create root token with ID "${rootTokenId}": ${idError}`);
     this.rootToken = this.tokens.create({
       ...(rootTokenId === undefined ? {} : { id: rootTokenId }),
       policies: ["root"],
-      path: "auth/token/root",
-      displayName: "root",
+      path: rootTokenId === undefined ? "auth/token/root" : "auth/token/create",
+      displayName: rootTokenId === undefined ? "root" : "token",
       ttl: 0,
       renewable: false,
       parent: null,
@@ -558,6 +565,12 @@ export class VaultCore {
     if (policies.length === 0) throw new VaultError(400, "token must have at least one policy");
     if (d.id !== undefined && !parentIsRoot)
       throw new VaultError(400, "root or sudo privileges required to specify token id");
+    const customId = typeof d.id === "string" && d.id !== "" ? d.id : undefined;
+    if (customId !== undefined) {
+      const idError = customTokenIdError(customId);
+      if (idError) throw new VaultError(400, idError);
+      if (this.tokens.has(customId)) throw new VaultError(400, "cannot create a token with a duplicate ID");
+    }
     const meta = isObject(d.meta)
       ? Object.fromEntries(Object.entries(d.meta).map(([k, v]) => [k, String(v)]))
       : null;
@@ -566,7 +579,7 @@ export class VaultCore {
         ? `token-${d.display_name}`.replace(/[^a-zA-Z0-9-]/g, "-").replace(/-+$/, "")
         : "token";
     const entry = this.tokens.create({
-      ...(typeof d.id === "string" && d.id !== "" ? { id: d.id } : {}),
+      ...(customId === undefined ? {} : { id: customId }),
       policies,
       path: `auth/token/${orphanPath ? "create-orphan" : "create"}`,
       meta,
@@ -578,7 +591,10 @@ export class VaultCore {
       parent: noParent ? null : parent.id,
       entityId: parent.entityId,
     });
-    return respond(null, { auth: this.tokens.authBlock(entry, policies) });
+    return respond(null, {
+      auth: this.tokens.authBlock(entry, policies),
+      ...(customId === undefined ? {} : { warnings: [customTokenIdWarning] }),
+    });
   }
 
   private mountsPath(r: CoreRequest, path: string): Outcome {

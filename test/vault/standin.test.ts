@@ -406,11 +406,25 @@ t.test("an unknown route is 404 for root and 403 for a token without access, as 
   );
 });
 
-t.test("a fixed root token and listen address can be chosen", async (t) => {
-  const vault = await started(t, { rootToken: "hvs.fixed-root", host: "127.0.0.1" });
-  t.equal(vault.rootToken, "hvs.fixed-root");
+t.test("a fixed root token and listen address can be chosen, as with vault server -dev", async (t) => {
+  const vault = await started(t, { rootToken: "fixed-root", host: "127.0.0.1" });
+  t.equal(vault.rootToken, "fixed-root");
   const self = await as(vault)("GET", "auth/token/lookup-self");
-  t.match(field(self.json, "data"), { policies: ["root"], ttl: 0, expire_time: null, display_name: "root" });
+  t.match(
+    field(self.json, "data"),
+    { policies: ["root"], ttl: 0, expire_time: null, display_name: "token", path: "auth/token/create" },
+    "-dev-root-token-id makes the root token through auth/token/create",
+  );
+  const generated = await started(t);
+  t.match(field((await as(generated)("GET", "auth/token/lookup-self")).json, "data"), {
+    display_name: "root",
+    path: "auth/token/root",
+  });
+  await t.rejects(
+    startVaultStandIn({ rootToken: "hvs.fixed-root" }),
+    /custom token ID cannot have the 'hvs\.' prefix/,
+    "real Vault refuses a custom id with a service-token prefix",
+  );
 });
 
 t.test(
