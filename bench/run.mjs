@@ -212,8 +212,13 @@ async function main() {
     { data: { vaultwarden_x: "kept" } },
   );
   vault.clearRequests();
-  const enable = spawnSync(BINARY, ["enable", "--user", freshUser.name, "--no-verify", "--config", config], {
-    input: `${setupToken}\n`,
+  // Asynchronous: the Vault stand-in answers from this very process.
+  const enable = await new Promise((resolve) => {
+    const child = spawn(BINARY, ["enable", "--user", freshUser.name, "--no-verify", "--config", config], {
+      stdio: ["pipe", "ignore", "ignore"],
+    });
+    child.on("close", (status) => resolve({ status }));
+    child.stdin.end(`${setupToken}\n`);
   });
   const enableTraffic =
     enable.status === 0
@@ -248,21 +253,44 @@ async function main() {
   const shellEnv = { HOME: tokenUser.home, PATH: "/usr/bin:/bin", TERM: "dumb" };
   const userOpts = { uid: tokenUser.uid, gid: tokenUser.gid, env: shellEnv, cwd: tokenUser.home };
   const shells = {};
+  // Realistic start-ups: the user's own rc files (Debian's skeleton .bashrc, the system zshrc), with
+  // and without one line sourcing the snippet.
+  asUser(
+    tokenUser,
+    `mkdir -p "$1/.bench/zdot-without" "$1/.bench/zdot-with" && printf '. "%s/.bashrc"\\n' "$1" > "$1/.bench/rc-without" && printf '. "%s/.bashrc"\\n. ${SNIPPET}\\n' "$1" > "$1/.bench/rc-with" && : > "$1/.bench/zdot-without/.zshrc" && printf '. ${SNIPPET}\\n' > "$1/.bench/zdot-with/.zshrc"`,
+  );
+  const bench = join(tokenUser.home, ".bench");
   const shellCases = [
-    ["bash -i", "/bin/bash", ["--norc", "-i", "-c", "exit"], ["--norc", "-i", "-c", `. ${SNIPPET}; exit`]],
-    ["zsh -i", "/usr/bin/zsh", ["-f", "-i", "-c", "exit"], ["-f", "-i", "-c", `. ${SNIPPET}; exit`]],
+    [
+      "bash -i",
+      "/bin/bash",
+      ["--rcfile", join(bench, "rc-without"), "-i", "-c", "exit"],
+      ["--rcfile", join(bench, "rc-with"), "-i", "-c", "exit"],
+      {},
+      {},
+    ],
+    [
+      "zsh -i",
+      "/usr/bin/zsh",
+      ["-i", "-c", "exit"],
+      ["-i", "-c", "exit"],
+      { ZDOTDIR: join(bench, "zdot-without") },
+      { ZDOTDIR: join(bench, "zdot-with") },
+    ],
   ];
-  for (const [name, shell, without, withSnippet] of shellCases) {
+  for (const [name, shell, without, withSnippet, envWithout, envWith] of shellCases) {
     if (!existsSync(shell)) {
       shells[name] = { unavailable: `${shell} missing` };
       continue;
     }
-    const a = async () => (await run(shell, without, userOpts)).ms;
-    const b = async () => (await run(shell, withSnippet, userOpts)).ms;
+    const a = async () =>
+      (await run(shell, without, { ...userOpts, env: { ...shellEnv, ...envWithout } })).ms;
+    const b = async () =>
+      (await run(shell, withSnippet, { ...userOpts, env: { ...shellEnv, ...envWith } })).ms;
     const timing = await sideBySide(quick ? 20 : 100, a, b);
     let spawned = null;
     if (existsSync("/usr/bin/strace")) {
-      const count = (args) => {
+      const count = (args, env) => {
         const out = join(work, `strace-${randomBytes(3).toString("hex")}`);
         // strace runs as root (it writes the trace) and starts the shell as the user (-u).
         spawnSync(
@@ -279,7 +307,7 @@ async function main() {
             shell,
             ...args,
           ],
-          { env: shellEnv, cwd: tokenUser.home },
+          { env: { ...shellEnv, ...env }, cwd: tokenUser.home },
         );
         const lines = readFileSync(out, "utf8")
           .split("\n")
@@ -287,7 +315,7 @@ async function main() {
         rmSync(out, { force: true });
         return lines.length;
       };
-      spawned = count(withSnippet) - count(without);
+      spawned = count(withSnippet, envWith) - count(without, envWithout);
     }
     shells[name] = { ...timing, processesSpawnedBySnippet: spawned };
   }
