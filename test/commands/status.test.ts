@@ -293,6 +293,13 @@ t.test(
     api.setAnswer(token, { kind: "unavailable" });
     run = await status(ws, ["--verify"]);
     t.match(run.stdout, /verification: setup-token unknown/, "5xx is unknown, never invalid");
+    api.setAnswer(token, { kind: "rate-limit", retryAfterSeconds: 30 });
+    run = await status(ws, ["--verify"]);
+    t.match(
+      run.stdout,
+      /verification: setup-token unknown — rate limited \(HTTP 429/,
+      "429: unknown, asked again later",
+    );
     api.setAnswer(token, { kind: "hang" });
     const started = Date.now();
     run = await status(ws, ["--verify"]);
