@@ -1,9 +1,8 @@
 // Optional push of the same alerts to Alertmanager's v2 API (CLAUDE_AUTH_SYNC_ALERTMANAGER_URL), for
 // hosts without node_exporter. Firing alerts carry an end time two timer periods ahead, so a host
 // that stops reporting lets them resolve on their own; a healthy run resolves them at once.
-import http from "node:http";
-import https from "node:https";
 import { hostname } from "node:os";
+import { postJson } from "../system/post-json.js";
 
 export interface AlertState {
   user: string;
@@ -62,41 +61,19 @@ export function alertsFor(state: AlertState, host = hostname()): AmAlert[] {
 }
 
 /** POSTs to <url>/api/v2/alerts; resolves to a one-line result, never throws, bounded by `timeoutMs`. */
-export function pushAlerts(url: URL, alerts: AmAlert[], timeoutMs: number): Promise<string> {
+export async function pushAlerts(url: URL, alerts: AmAlert[], timeoutMs: number): Promise<string> {
   const target = new URL(`${url.pathname.replace(/\/+$/, "")}/api/v2/alerts`, url);
-  const body = Buffer.from(JSON.stringify(alerts));
-  const transport = target.protocol === "https:" ? https : http;
-  return new Promise((resolve) => {
-    let settled = false;
-    const finish = (result: string) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      request.destroy();
-      resolve(result);
-    };
-    const request = transport.request(
-      target,
-      {
-        method: "POST",
-        headers: { "Content-Type": "application/json", "Content-Length": String(body.length) },
-        agent: false,
-      },
-      (response) => {
-        response.resume();
-        response.on("end", () =>
-          finish(
-            response.statusCode === 200
-              ? `pushed ${alerts.length} alerts to ${target.origin}`
-              : `Alertmanager answered HTTP ${response.statusCode}`,
-          ),
-        );
-      },
-    );
-    const timer = setTimeout(() => finish(`Alertmanager did not answer within ${timeoutMs} ms`), timeoutMs);
-    request.on("error", (error: NodeJS.ErrnoException) =>
-      finish(`cannot reach Alertmanager at ${target.origin} (${error.code ?? error.message})`),
-    );
-    request.end(body);
-  });
+  const outcome = await postJson(target, alerts, { timeoutMs });
+  switch (outcome.kind) {
+    case "answer":
+      return outcome.status === 200
+        ? `pushed ${alerts.length} alerts to ${target.origin}`
+        : `Alertmanager answered HTTP ${outcome.status}`;
+    case "cut":
+      return `Alertmanager answered HTTP ${outcome.status} but the answer was cut off`;
+    case "timeout":
+      return `Alertmanager did not answer within ${timeoutMs} ms`;
+    case "error":
+      return `cannot reach Alertmanager at ${target.origin} (${outcome.code})`;
+  }
 }

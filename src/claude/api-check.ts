@@ -6,13 +6,10 @@
 // small as the API allows: Haiku (the cheapest model, and the one OAuth tokens may call without
 // Claude Code's system prompt), a one-word prompt, `max_tokens: 1`, no streaming — one output token
 // against the user's subscription quota.
-import http from "node:http";
-import https from "node:https";
-import { VERSION } from "../version.js";
+import { postJson } from "../system/post-json.js";
 
 export const CHECK_MODEL = "claude-haiku-4-5";
 export const MESSAGES_PATH = "/v1/messages?beta=true";
-const MAX_ANSWER_BYTES = 64 * 1024;
 
 export type LiveCheck =
   /** The API answered 2xx: the token works for inference. */
@@ -50,63 +47,29 @@ export interface LiveCheckOptions {
 }
 
 /** One request, bounded by `timeoutMs`; never throws, never includes the token in a reason. */
-export function checkSetupTokenLive(token: string, options: LiveCheckOptions): Promise<LiveCheck> {
+export async function checkSetupTokenLive(token: string, options: LiveCheckOptions): Promise<LiveCheck> {
   const base = options.baseUrl.pathname.replace(/\/+$/, "");
   const url = new URL(`${base}${MESSAGES_PATH}`, options.baseUrl);
-  const body = Buffer.from(
-    JSON.stringify({
-      model: CHECK_MODEL,
-      max_tokens: 1,
-      messages: [{ role: "user", content: "ping" }],
-    }),
+  const outcome = await postJson(
+    url,
+    { model: CHECK_MODEL, max_tokens: 1, messages: [{ role: "user", content: "ping" }] },
+    {
+      timeoutMs: options.timeoutMs,
+      headers: {
+        Authorization: `Bearer ${token}`,
+        "anthropic-beta": "oauth-2025-04-20",
+        "anthropic-version": "2023-06-01",
+      },
+    },
   );
-  const transport = url.protocol === "https:" ? https : http;
-  return new Promise((resolve) => {
-    let settled = false;
-    const finish = (result: LiveCheck) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      request.destroy();
-      resolve(result);
-    };
-    const request = transport.request(
-      url,
-      {
-        method: "POST",
-        headers: {
-          Authorization: `Bearer ${token}`,
-          "anthropic-beta": "oauth-2025-04-20",
-          "anthropic-version": "2023-06-01",
-          "Content-Type": "application/json",
-          "Content-Length": String(body.length),
-          "User-Agent": `claude-auth-sync/${VERSION}`,
-        },
-        agent: false,
-        ...(url.protocol === "https:" ? { rejectUnauthorized: true } : {}),
-      },
-      (response) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        response.on("data", (chunk: Buffer) => {
-          size += chunk.length;
-          if (size <= MAX_ANSWER_BYTES) chunks.push(chunk);
-        });
-        response.on("error", () => finish(verdictOf(response.statusCode ?? 0, "")));
-        response.on("end", () =>
-          finish(
-            verdictOf(response.statusCode ?? 0, apiErrorMessage(Buffer.concat(chunks).toString("utf8"))),
-          ),
-        );
-      },
-    );
-    const timer = setTimeout(
-      () => finish({ verdict: "unknown", reason: `no answer within ${options.timeoutMs} ms` }),
-      options.timeoutMs,
-    );
-    request.on("error", (error: NodeJS.ErrnoException) =>
-      finish({ verdict: "unknown", reason: `cannot reach ${url.origin} (${error.code ?? error.message})` }),
-    );
-    request.end(body);
-  });
+  switch (outcome.kind) {
+    case "answer":
+      return verdictOf(outcome.status, apiErrorMessage(outcome.text));
+    case "cut":
+      return verdictOf(outcome.status, "");
+    case "timeout":
+      return { verdict: "unknown", reason: `no answer within ${options.timeoutMs} ms` };
+    case "error":
+      return { verdict: "unknown", reason: `cannot reach ${url.origin} (${outcome.code})` };
+  }
 }

@@ -2,19 +2,12 @@
 // `POST <token URL>` with JSON {grant_type:"refresh_token", refresh_token, client_id, scope};
 // the answer is {access_token, refresh_token, expires_in}. The grant is single-use: a successful
 // answer has spent the refresh token sent, so the answer must reach the credentials file.
-import type http from "node:http";
-import type https from "node:https";
-import { createRequire } from "node:module";
-import { VERSION } from "../version.js";
+import { postJson } from "../system/post-json.js";
 import type { RotatingCredential } from "./credentials.js";
 
 export { DEFAULT_TOKEN_URL } from "./oauth-defaults.js";
 /** Claude Code's public OAuth client id (../shared/FACTS.md). */
 export const CLAUDE_CODE_CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e";
-const MAX_ANSWER_BYTES = 64 * 1024;
-
-// Loaded on the first refresh only: the login path (which never renews) does not pay for tls.
-const load = createRequire(import.meta.url);
 
 export type RefreshResult =
   /** 2xx with both tokens: the old refresh token is spent, this is the only copy of the new one. */
@@ -108,78 +101,29 @@ export interface RefreshOptions {
 }
 
 /** One refresh grant, bounded by `timeoutMs`; never throws, never puts a token in a reason. */
-export function refreshCredential(
+export async function refreshCredential(
   credential: RotatingCredential,
   options: RefreshOptions,
 ): Promise<RefreshResult> {
   const url = options.tokenUrl;
-  const body = Buffer.from(refreshRequestBody(credential));
-  const transport =
-    url.protocol === "https:" ? (load("node:https") as typeof https) : (load("node:http") as typeof http);
   const clock = options.now ?? Date.now;
-  return new Promise((resolve) => {
-    let settled = false;
-    let sent = false;
-    const finish = (result: RefreshResult) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      request.destroy();
-      resolve(result);
-    };
-    const request = transport.request(
-      url,
-      {
-        method: "POST",
-        headers: {
-          "Content-Type": "application/json",
-          Accept: "application/json",
-          "Content-Length": String(body.length),
-          "User-Agent": `claude-auth-sync/${VERSION}`,
-        },
-        agent: false,
-        ...(url.protocol === "https:" ? { rejectUnauthorized: true } : {}),
-      },
-      (response) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        response.on("data", (chunk: Buffer) => {
-          size += chunk.length;
-          if (size <= MAX_ANSWER_BYTES) chunks.push(chunk);
-        });
-        response.on("error", () =>
-          finish({ kind: "failed", reason: "the answer was cut off", mayBeSpent: true }),
-        );
-        response.on("end", () =>
-          finish(
-            refreshVerdict(
-              response.statusCode ?? 0,
-              Buffer.concat(chunks).toString("utf8"),
-              credential,
-              clock(),
-            ),
-          ),
-        );
-      },
-    );
-    const timer = setTimeout(
-      () =>
-        finish({
-          kind: "failed",
-          reason: `no answer from ${url.origin} within ${options.timeoutMs} ms`,
-          mayBeSpent: sent,
-        }),
-      options.timeoutMs,
-    );
-    request.on("error", (error: NodeJS.ErrnoException) =>
-      finish({
+  const outcome = await postJson(url, refreshRequestBody(credential), { timeoutMs: options.timeoutMs });
+  switch (outcome.kind) {
+    case "answer":
+      return refreshVerdict(outcome.status, outcome.text, credential, clock());
+    case "cut":
+      return { kind: "failed", reason: "the answer was cut off", mayBeSpent: true };
+    case "timeout":
+      return {
         kind: "failed",
-        reason: `cannot reach ${url.origin} (${error.code ?? error.message})`,
-        mayBeSpent: sent && error.code !== "ECONNREFUSED",
-      }),
-    );
-    request.end(body, () => {
-      sent = true;
-    });
-  });
+        reason: `no answer from ${url.origin} within ${options.timeoutMs} ms`,
+        mayBeSpent: outcome.sent,
+      };
+    case "error":
+      return {
+        kind: "failed",
+        reason: `cannot reach ${url.origin} (${outcome.code})`,
+        mayBeSpent: outcome.sent && outcome.code !== "ECONNREFUSED",
+      };
+  }
 }

@@ -263,6 +263,9 @@ async function verifyAfterSync(
 ): Promise<VerificationFacts> {
   if (!syncPlan || syncPlan.mode === "not-enrolled") return { last: undefined, current: undefined };
   try {
+    // Without a verdict on file and no verification asked for (the login path), there is nothing to judge.
+    const stored = request.verify ? undefined : home.batch(() => readVerification(home));
+    if (!request.verify && stored === undefined) return { last: undefined, current: undefined };
     const after = readLocalState(home, credentialsDir, request.config.serviceEnvDir);
     const target = credentialToVerify(after.envFile, after.credentials, now.getTime());
     const current = "secret" in target ? fingerprint(target.secret) : undefined;
@@ -275,7 +278,7 @@ async function verifyAfterSync(
       });
       return { last: outcome.ran ? outcome.verification : outcome.last, current };
     }
-    return { last: home.batch(() => readVerification(home)), current };
+    return { last: stored, current };
   } catch {
     return { last: undefined, current: undefined }; // verification never fails a sync
   }
