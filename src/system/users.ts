@@ -69,6 +69,8 @@ function localPasswdEntry(name: string, file = PASSWD_FILE): string | undefined 
 }
 
 function nssPasswdEntry(name: string, timeoutMs: number): string | undefined {
+  // getent reads an all-digit key as a uid ("9" would answer for news): such a name is not resolvable.
+  if (/^\d+$/.test(name)) return undefined;
   const { execFileSync } = load("node:child_process") as typeof import("node:child_process");
   let output: string;
   try {

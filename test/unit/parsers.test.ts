@@ -7,7 +7,7 @@ import { parseSetupToken } from "../../src/claude/setup-token.js";
 import { parseConfig } from "../../src/config.js";
 import { ExitCode, InvalidDataError } from "../../src/errors.js";
 import { parseUserDocument } from "../../src/sync/user-document.js";
-import { parseLoginName, parsePasswdLine } from "../../src/system/users.js";
+import { lookupUser, parseLoginName, parsePasswdLine } from "../../src/system/users.js";
 
 const TOKEN = `sk-ant-oat01-${"x".repeat(30)}_-AZ09`;
 const source = { path: "/test/config.env", found: true };
@@ -307,4 +307,10 @@ t.test("config: defaults and validation naming the key", async (t) => {
     "CLAUDE_AUTH_SYNC_METRICS_DIR",
     "relative",
   );
+});
+
+t.test("an all-digit user name is not looked up as a uid (getent passwd 9 answers for uid 9)", async (t) => {
+  t.equal(lookupUser("9"), undefined, "unknown, not the account that has uid 9");
+  t.equal(lookupUser("0"), undefined, "never root");
+  t.equal(lookupUser("root")?.uid, 0, "names still resolve");
 });
