@@ -1,6 +1,7 @@
 // Files in a user's home: read and written as the user, never through a symlink, atomically,
 // created 0600 from the first byte (no chmod-after-write window).
 import {
+  chmodSync,
   closeSync,
   constants,
   fchmodSync,
@@ -22,6 +23,8 @@ import { asUser } from "./as-user.js";
 import type { SystemUser } from "./users.js";
 
 export const MAX_HOME_FILE_BYTES = 1024 * 1024;
+/** The tool's own directory (~/.config/claude-auth-sync): kept 0700 whatever it was found as. */
+const PRIVATE_DIRECTORY = "claude-auth-sync";
 const TEMP_MARK = ".tmp-";
 /** Leftover temp files older than this came from a killed run: the next run removes them. */
 const STALE_TEMP_MS = 60_000;
@@ -94,6 +97,8 @@ export class UserHome {
       if (stat.isSymbolicLink()) refuse(path, "is a symbolic link");
       if (!stat.isDirectory()) refuse(path, "is not a directory");
       this.checkOwned(path, stat);
+      // Our own directory holds the token: others must not be able to swap files in it.
+      if (create && segment === PRIVATE_DIRECTORY && (stat.mode & 0o077) !== 0) chmodSync(path, 0o700);
     }
     return path;
   }

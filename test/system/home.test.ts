@@ -140,3 +140,16 @@ t.test("temp files left by a killed run are cleaned by the next write", async (t
   home.write(DIR, "claude-oauth.env", "b\n");
   t.notOk(existsSync(leftover), "leftover of a dead process removed");
 });
+
+t.test("our own directory found world-writable is made 0700 again before a write", async (t) => {
+  if (!requireRoot(t)) return;
+  const user = createTestUser(t);
+  asUserShell(user, "mkdir -p ~/.config/claude-auth-sync && chmod 777 ~/.config/claude-auth-sync");
+  new UserHome(user).write(DIR, "claude-oauth.env", "CLAUDE_CODE_OAUTH_TOKEN=x\n");
+  t.equal(statSync(join(user.home, ".config/claude-auth-sync")).mode & 0o777, 0o700);
+  t.equal(
+    statSync(join(user.home, ".config")).mode & 0o777,
+    0o755,
+    "~/.config itself is left as the user made it",
+  );
+});
