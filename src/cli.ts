@@ -1,5 +1,5 @@
 // The admin command line (yargs): help, version and every command but the login path's fast lane.
-import yargs from "yargs";
+import yargs, { type Argv } from "yargs";
 import { ExitCode } from "./errors.js";
 import { VERSION_LINE } from "./version.js";
 
@@ -13,6 +13,22 @@ export interface CommandOptions {
   user: string | undefined;
   noVerify: boolean;
   verify: boolean;
+}
+
+/** enable and rotate: the token comes from stdin or the prompt; a positional is accepted only to refuse it. */
+function tokenInput<T>(y: Argv<T>) {
+  return (
+    y
+      // Positionals pass the parser only to be refused (with the reason), never echoed back.
+      .strict(false)
+      .strictOptions()
+      .option("user", { type: "string", describe: "act for this user (root only)" })
+      .option("verify", {
+        type: "boolean",
+        default: true,
+        describe: "check the token live against the API first (one 1-token call); --no-verify skips it",
+      })
+  );
 }
 
 function commandOptions(args: Record<string, unknown>): CommandOptions {
@@ -116,16 +132,7 @@ export async function runCli(argv: string[]): Promise<number> {
       "enable",
       "turn on setup-token mode: read a setup token (stdin or a no-echo prompt), store it in your Vault document",
       (y) =>
-        y
-          // Positionals pass the parser only to be refused (with the reason), never echoed back.
-          .strict(false)
-          .strictOptions()
-          .option("user", { type: "string", describe: "act for this user (root only)" })
-          .option("verify", {
-            type: "boolean",
-            default: true,
-            describe: "check the token live against the API first (one 1-token call); --no-verify skips it",
-          })
+        tokenInput(y)
           .example("$0 enable", "paste the token from `claude setup-token` at the prompt (not echoed)")
           .example("pass show claude/setup-token | $0 enable", "read it from standard input instead")
           .example("sudo $0 enable --user alice < /root/alice.token", "as root, for alice (host identity)")
@@ -142,16 +149,7 @@ export async function runCli(argv: string[]): Promise<number> {
       "rotate",
       "replace your setup token with a new one (then revoke the old one in your Claude settings)",
       (y) =>
-        y
-          // Positionals pass the parser only to be refused (with the reason), never echoed back.
-          .strict(false)
-          .strictOptions()
-          .option("user", { type: "string", describe: "act for this user (root only)" })
-          .option("verify", {
-            type: "boolean",
-            default: true,
-            describe: "check the token live against the API first (one 1-token call); --no-verify skips it",
-          })
+        tokenInput(y)
           .example("$0 rotate", "paste the new token at the prompt (not echoed)")
           .example("sudo $0 rotate --user alice < /root/alice.token", "as root, for alice")
           .epilogue(
