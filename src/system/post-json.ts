@@ -1,11 +1,9 @@
-// One bounded JSON POST, for the API check, the OAuth refresh and Alertmanager. node:http/https are
-// loaded on first use only (https alone costs ~25 ms): the login path, which never posts, pays nothing.
-import type http from "node:http";
-import type https from "node:https";
-import { createRequire } from "node:module";
-import { VERSION } from "../version.js";
+// One bounded JSON POST, for the API check, the OAuth refresh and Alertmanager, over src/system/http1.ts
+// (node:tls is loaded on first https use only: the login path, which never posts, pays nothing).
 
-const load = createRequire(import.meta.url);
+import { VERSION } from "../version.js";
+import { exchange } from "./http1.js";
+
 const MAX_ANSWER_BYTES = 64 * 1024;
 
 export type PostOutcome =
@@ -24,57 +22,32 @@ export interface PostOptions {
 }
 
 /** POSTs `payload` as JSON; never throws. TLS always verifies (no setting turns it off). */
-export function postJson(url: URL, payload: unknown, options: PostOptions): Promise<PostOutcome> {
+export async function postJson(url: URL, payload: unknown, options: PostOptions): Promise<PostOutcome> {
   const body = Buffer.from(typeof payload === "string" ? payload : JSON.stringify(payload));
-  const secure = url.protocol === "https:";
-  const transport = secure ? (load("node:https") as typeof https) : (load("node:http") as typeof http);
-  return new Promise((resolve) => {
-    let settled = false;
-    let sent = false;
-    const finish = (outcome: PostOutcome) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      request.destroy();
-      resolve(outcome);
-    };
-    const request = transport.request(
-      url,
-      {
-        method: "POST",
-        headers: {
-          "Content-Type": "application/json",
-          Accept: "application/json",
-          "Content-Length": String(body.length),
-          "User-Agent": `claude-auth-sync/${VERSION}`,
-          ...options.headers,
-        },
-        agent: false,
-        ...(secure ? { rejectUnauthorized: true } : {}),
-      },
-      (response) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        response.on("data", (chunk: Buffer) => {
-          size += chunk.length;
-          if (size <= MAX_ANSWER_BYTES) chunks.push(chunk);
-        });
-        response.on("error", () => finish({ kind: "cut", status: response.statusCode ?? 0 }));
-        response.on("end", () =>
-          finish({
-            kind: "answer",
-            status: response.statusCode ?? 0,
-            text: Buffer.concat(chunks).toString("utf8"),
-          }),
-        );
-      },
-    );
-    const timer = setTimeout(() => finish({ kind: "timeout", sent }), options.timeoutMs);
-    request.on("error", (error: NodeJS.ErrnoException) =>
-      finish({ kind: "error", code: error.code ?? error.message, sent }),
-    );
-    request.end(body, () => {
-      sent = true;
-    });
+  const outcome = await exchange({
+    url,
+    method: "POST",
+    headers: {
+      "Content-Type": "application/json",
+      Accept: "application/json",
+      "User-Agent": `claude-auth-sync/${VERSION}`,
+      ...options.headers,
+    },
+    body,
+    timeoutMs: options.timeoutMs,
+    maxBodyBytes: MAX_ANSWER_BYTES,
   });
+  switch (outcome.kind) {
+    case "answer":
+      return { kind: "answer", status: outcome.status, text: outcome.body.toString("utf8") };
+    case "cut":
+    case "timeout":
+      return outcome;
+    case "error":
+      return { kind: "error", code: outcome.code, sent: outcome.sent };
+    case "malformed":
+      return { kind: "error", code: `not an HTTP answer (${outcome.reason})`, sent: true };
+    case "too-large":
+      return { kind: "error", code: `answer larger than ${MAX_ANSWER_BYTES} bytes`, sent: true };
+  }
 }

@@ -1,8 +1,6 @@
-// Our Vault client: a few typed requests over node:http/node:https, each bounded by the run's deadline.
-// Not node-vault: it pulls axios and friends and doubles the login hook's start-up cost (README).
-import http from "node:http";
-import type https from "node:https";
-import { createRequire } from "node:module";
+// Our Vault client: a few typed requests over src/system/http1.ts (node:net, or node:tls for https),
+// each bounded by the run's deadline. Not node-vault: it pulls axios and friends and doubles the login
+// hook's start-up cost (README).
 import type { Deadline } from "../deadline.js";
 import {
   AuthSyncError,
@@ -11,13 +9,9 @@ import {
   VaultDeniedError,
   VaultUnavailableError,
 } from "../errors.js";
+import { exchange } from "../system/http1.js";
 
 const MAX_RESPONSE_BYTES = 1024 * 1024;
-
-// node:https (and with it tls and crypto) costs ~25 ms to load: only an https VAULT_ADDR pays for it.
-const load = createRequire(import.meta.url);
-const loadHttps = (): typeof https => load("node:https") as typeof https;
-const loadTls = (): typeof import("node:tls") => load("node:tls") as typeof import("node:tls");
 
 export interface VaultClientOptions {
   addr: URL;
@@ -45,8 +39,8 @@ export function vaultErrors(body: unknown): string {
   return "";
 }
 
-function networkReason(error: NodeJS.ErrnoException): string {
-  switch (error.code) {
+function networkReason(code: string, message: string): string {
+  switch (code) {
     case "ECONNREFUSED":
       return "connection refused";
     case "ECONNRESET":
@@ -59,10 +53,10 @@ function networkReason(error: NodeJS.ErrnoException): string {
     case "ENETUNREACH":
       return "host unreachable";
     default:
-      if (error.code?.startsWith("ERR_TLS") || /certificate|self.signed|SSL/i.test(error.message)) {
-        return `TLS verification failed (${error.code ?? error.message})`;
+      if (code.startsWith("ERR_TLS") || /certificate|self.signed|SSL/i.test(message)) {
+        return `TLS verification failed (${code})`;
       }
-      return error.code ?? error.message;
+      return code;
   }
 }
 
@@ -71,8 +65,7 @@ export class VaultClient {
   token: string | undefined;
   private readonly namespace: string | undefined;
   private readonly deadline: Deadline;
-  private readonly agent: http.Agent;
-  private readonly transport: typeof http | typeof https;
+  private readonly ca: Buffer | undefined;
   /** Requests made by this client, for `--json` output and tests. */
   requestCount = 0;
 
@@ -81,26 +74,11 @@ export class VaultClient {
     this.namespace = options.namespace;
     this.deadline = options.deadline;
     this.token = options.token;
-    const secure = options.addr.protocol === "https:";
-    const secureTransport = secure ? loadHttps() : undefined;
-    this.transport = secureTransport ?? http;
-    // One kept-alive connection for the handful of requests in a run: one TLS handshake, not three.
-    this.agent = secureTransport
-      ? new secureTransport.Agent({
-          keepAlive: true,
-          maxSockets: 1,
-          // Explicit: NODE_TLS_REJECT_UNAUTHORIZED=0 in an environment must never turn verification off.
-          rejectUnauthorized: true,
-          // VAULT_CACERT, or Node's bundled roots: never NODE_EXTRA_CA_CERTS, which a PAM environment
-          // could set to make the root-run login sync trust a CA of the user's choosing.
-          ca: options.ca ?? [...loadTls().rootCertificates],
-        })
-      : new http.Agent({ keepAlive: true, maxSockets: 1 });
+    this.ca = options.ca;
   }
 
-  close(): void {
-    this.agent.destroy();
-  }
+  /** Nothing is pooled: every request has its own connection. Kept for callers' symmetry. */
+  close(): void {}
 
   /**
    * One request. Network failures, timeouts, 5xx, 429 and sealed answers throw VaultUnavailableError;
@@ -116,7 +94,6 @@ export class VaultClient {
     if (this.namespace) headers["X-Vault-Namespace"] = this.namespace;
     if (body) {
       headers["Content-Type"] = "application/json";
-      headers["Content-Length"] = String(body.length);
     }
     const base = this.addr.pathname.replace(/\/+$/, "");
     const url = new URL(`${base}/v1/${path.split("/").map(encodeURIComponent).join("/")}`, this.addr);
@@ -156,74 +133,53 @@ export class VaultClient {
     return { status, body: parsed };
   }
 
-  private send(
+  private async send(
     url: URL,
     method: VaultMethod,
     headers: Record<string, string>,
     body: Buffer | undefined,
     what: string,
   ): Promise<{ status: number; text: string }> {
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      const fail = (error: Error) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        request.destroy();
-        reject(error);
-      };
-      const request = this.transport.request(url, { method, headers, agent: this.agent }, (response) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        response.on("data", (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > MAX_RESPONSE_BYTES) {
-            fail(
-              new InvalidDataError(
-                `Vault response (${method} ${url.pathname})`,
-                `is larger than ${MAX_RESPONSE_BYTES} bytes`,
-              ),
-            );
-            return;
-          }
-          chunks.push(chunk);
-        });
-        response.on("error", (error: NodeJS.ErrnoException) =>
-          fail(new VaultUnavailableError(`Vault connection failed (${networkReason(error)}) while ${what}`)),
-        );
-        response.on("aborted", () => fail(new VaultUnavailableError(`Vault connection reset while ${what}`)));
-        response.on("end", () => {
-          if (settled) return;
-          if (!response.complete) {
-            fail(new VaultUnavailableError(`Vault connection closed mid-response while ${what}`));
-            return;
-          }
-          settled = true;
-          clearTimeout(timer);
-          resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") });
-        });
-      });
-      const timer = setTimeout(
-        () =>
-          fail(
-            new VaultUnavailableError(`Vault did not answer in time while ${what}`, {
-              hint: "Vault is slow or unreachable; raise CLAUDE_AUTH_SYNC_TIMEOUT_MS only if it is healthy but far away",
-            }),
-          ),
-        this.deadline.remainingMs(),
-      );
-      request.on("error", (error: NodeJS.ErrnoException) => {
-        const reason = networkReason(error);
-        fail(
-          new VaultUnavailableError(`cannot reach Vault (${reason}) while ${what}`, {
-            hint: reason.startsWith("TLS")
-              ? "set VAULT_CACERT to the CA that signed Vault's certificate"
-              : "check VAULT_ADDR and the network; nothing was changed",
-          }),
-        );
-      });
-      request.end(body);
+    const outcome = await exchange({
+      url,
+      method,
+      headers,
+      body,
+      timeoutMs: this.deadline.remainingMs(),
+      maxBodyBytes: MAX_RESPONSE_BYTES,
+      ca: this.ca,
     });
+    switch (outcome.kind) {
+      case "answer":
+        return { status: outcome.status, text: outcome.body.toString("utf8") };
+      case "timeout":
+        throw new VaultUnavailableError(`Vault did not answer in time while ${what}`, {
+          hint: "Vault is slow or unreachable; raise CLAUDE_AUTH_SYNC_TIMEOUT_MS only if it is healthy but far away",
+        });
+      case "cut":
+        throw new VaultUnavailableError(
+          outcome.status === 0
+            ? `Vault connection reset while ${what}`
+            : `Vault connection closed mid-response while ${what}`,
+        );
+      case "too-large":
+        throw new InvalidDataError(
+          `Vault response (${method} ${url.pathname})`,
+          `is larger than ${MAX_RESPONSE_BYTES} bytes`,
+        );
+      case "malformed":
+        throw new VaultUnavailableError(`Vault's answer is not HTTP (${outcome.reason}) while ${what}`, {
+          hint: "check VAULT_ADDR points at Vault's API port, not another service; nothing was changed",
+        });
+      case "error": {
+        const reason = networkReason(outcome.code, outcome.message);
+        throw new VaultUnavailableError(`cannot reach Vault (${reason}) while ${what}`, {
+          hint: reason.startsWith("TLS")
+            ? "set VAULT_CACERT to the CA that signed Vault's certificate"
+            : "check VAULT_ADDR and the network; nothing was changed",
+        });
+      }
+    }
   }
 }
 
