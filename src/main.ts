@@ -1,4 +1,5 @@
-// argv -> command. The login path (`pam`, `sync`) loads only what it uses: no CLI framework.
+// argv -> command. The login path (`pam`, `sync`) loads only what it uses: no CLI framework, and not
+// even the admin commands' code, which is a second bundle (src/cli-loader.ts).
 import { ExitCode } from "./errors.js";
 import { VERSION_LINE } from "./version.js";
 
@@ -11,7 +12,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${VERSION_LINE}\n`);
     return ExitCode.ok;
   }
-  return (await import("./cli.js")).runCli(argv);
+  return (await import("./cli-loader.js")).loadCli().runCli(argv);
 }
 
 main(process.argv.slice(2)).then(
