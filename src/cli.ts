@@ -257,7 +257,9 @@ export async function runCli(argv: string[]): Promise<number> {
           .example("$0 watch", "in the foreground, logging to stderr")
           .epilog(
             "Reacts to changes of ~/.claude/.credentials.json (fs.watch on the directory, plus a periodic\n" +
-              "check every minute): one sync pass, renewal included, per change. Stops on SIGTERM or SIGINT.",
+              "check every minute): one sync pass, renewal included, per change. It renews only in the last\n" +
+              "hour of a token (or CLAUDE_AUTH_SYNC_RENEW_WINDOW_S, if shorter): the timer renews earlier.\n" +
+              "Stops on SIGTERM or SIGINT.",
           ),
       async (args) => {
         const { watchCommand } = await import("./commands/watch.js");

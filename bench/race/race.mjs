@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// npm run race  (node bench/race/race.mjs [--seeds 1,2,3] [--days 30] [--json PATH] [--quick])
+// npm run race  (node bench/race/race.mjs [--seeds 1,2,3] [--days 30] [--modes watch,…]
+//                [--renew-window-h 7] [--json PATH] [--quick])
 //
 // The logout race, reproduced and measured as a discrete-event simulation (simulated time, so 30 days
 // take about a second per run). Everything the tool decides comes from the real pure `plan()` of
 // src/sync/plan.ts, bundled with esbuild; what the tool does (read and write the credentials file,
 // refresh at the token endpoint, merge-write the Vault backup) is simulated around it, as are the
 // OAuth server and the Claude Code clients. See docs/race.md for the model, the table and the policy.
+import { createHash } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -31,6 +33,7 @@ const P = {
   loginHour: 9, // a daily desktop login runs `claude-auth pam` (never renews)
   watchDelay: [200, 2000], // fs.watch event to the end of the watch pass
   watchPoll: 60_000, // the watch service's periodic check
+  watchRenewWindow: 1 * HOUR, // its own renewal window (src/sync/watch.ts WATCH_RENEW_WINDOW_MS)
   renewWindow: 7 * HOUR, // CLAUDE_AUTH_SYNC_RENEW_WINDOW_S default
   restoreMargin: 5 * MIN, // CLAUDE_AUTH_SYNC_RESTORE_MARGIN_S default
 };
@@ -68,17 +71,31 @@ async function loadPlan() {
   return import(pathToFileURL(out).href);
 }
 
-// ---- seeded randomness ----------------------------------------------------------------------------
-function rng(seed) {
-  let a = seed >>> 0 || 1;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+// ---- seeded randomness: one stream per source (common random numbers) ----------------------------
+// Every source of randomness draws from its own stream, keyed by (seed, workstation, client, purpose)
+// and by nothing else: what the tool does cannot shift what a client or the user draws, so every mode
+// (and reuse detection on or off) replays the same clients and the same user, and a difference
+// between two modes in one seed is an effect, not noise. sfc32, 128-bit state seeded from SHA-256.
+function stream(...key) {
+  const digest = createHash("sha256").update(key.join("/")).digest();
+  let a = digest.readUInt32LE(0);
+  let b = digest.readUInt32LE(4);
+  let c = digest.readUInt32LE(8);
+  let d = digest.readUInt32LE(12);
+  const next = () => {
+    const t = (((a + b) | 0) + d) | 0;
+    d = (d + 1) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = (c << 21) | (c >>> 11);
+    c = (c + t) | 0;
+    return (t >>> 0) / 4294967296;
   };
+  for (let i = 0; i < 12; i++) next();
+  return next;
 }
+const exp = (random, mean) => -mean * Math.log(1 - random());
+const uniform = (random, [a, b]) => a + (b - a) * random();
 
 // ---- event queue (binary heap on time, FIFO among equal times) -------------------------------------
 class Queue {
@@ -179,32 +196,67 @@ class OAuthServer {
 const STUB = { accessToken: "", refreshToken: "", expiresAt: 0 };
 const loggedIn = (c) => !!c && c.accessToken !== "" && c.refreshToken !== "";
 
+// Why plan() refused to restore (outcome sso-required on a logged-out file or a rejected renewal).
+function refusalOf(reasons) {
+  const last = reasons[reasons.length - 1] ?? "";
+  if (last.includes("restored here before")) return "restored-before";
+  if (last.includes("another host")) return "cross-host";
+  if (last.includes("access token has expired")) return "backup-expired";
+  if (last.includes("same rejected refresh token")) return "same-rejected-token";
+  if (last.includes("no usable backup")) return "no-backup";
+  if (last.includes("logged-out credential")) return "backup-logged-out";
+  return "other";
+}
+
 // ---- one simulated user with one or two workstations ----------------------------------------------
 function simulate({ mode, hosts: hostCount, reuseDetection, crossHost, seed }, lib) {
-  const random = rng(seed * 7919 + hostCount * 31 + (reuseDetection ? 17 : 0));
-  const exp = (mean) => -mean * Math.log(1 - random());
-  const uniform = ([a, b]) => a + (b - a) * random();
   const queue = new Queue();
   const server = new OAuthServer(reuseDetection);
   const end = P.days * DAY;
-  const tool = mode !== "no-tool" && mode !== "setup-token";
+  const tool = usesTool(mode);
   const renew = mode === "sync+renew" || mode === "watch";
-  const watch = mode === "watch";
+  const watch = mode === "watch" || mode === "watch-only";
   // The user's Vault document, shared by the workstations (KV v2 data as the tool stores it).
   const vault = { data: {}, version: 0 };
-  const counts = { logins: 0, restores: 0, renewals: 0, backups: 0, rejectedRenewals: 0, stubs: 0 };
+  const counts = {
+    logins: 0, // forced interactive logins: the table
+    stubs: 0, // logged-out credentials persisted by a losing client
+    repaired: 0, // the user looked at a logged-out workstation and found it logged in again
+    clientRefreshes: 0, // refresh requests sent by Claude Code
+    restores: 0,
+    restoredOnto: {}, // what each restore replaced: logged-out, absent (before the first login), rejected
+    restoresSkipped: 0, // planned, but apply found the file valid again
+    refused: {}, // passes on a logged-out (or rejected) credential where plan() restored nothing, by reason
+    renewals: 0,
+    rejectedRenewals: 0,
+    backups: 0,
+  };
+  // A fingerprint of what the clients and the user did (every write of theirs, with its time): equal
+  // fingerprints in two modes mean the tool changed no client's fate.
+  let trace = 0x811c9dc5;
+  const record = (text) => {
+    for (let i = 0; i < text.length; i++) trace = Math.imul(trace ^ text.charCodeAt(i), 0x01000193);
+  };
 
   const hosts = [];
   for (let h = 0; h < hostCount; h++) {
-    const host = {
-      name: `ws-${String.fromCharCode(97 + h)}`,
+    const name = `ws-${String.fromCharCode(97 + h)}`;
+    hosts.push({
+      name,
       file: { credential: STUB, mtime: 0 },
       clients: [],
       noticePending: false,
       renewing: false,
       watchPending: false,
-    };
-    hosts.push(host);
+      random: {
+        start: stream(seed, name, "-", "first-login"),
+        notice: stream(seed, name, "-", "user-notice"),
+        timer: stream(seed, name, "-", "timer-offset"),
+        desktopLogin: stream(seed, name, "-", "desktop-login"),
+        renewal: stream(seed, name, "-", "renewal-latency"),
+        watch: stream(seed, name, "-", "watch-delay"),
+      },
+    });
   }
 
   const writeFile = (host, credential, now) => {
@@ -213,12 +265,12 @@ function simulate({ mode, hosts: hostCount, reuseDetection, crossHost, seed }, l
       counts.stubs++;
       if (!host.noticePending) {
         host.noticePending = true;
-        queue.push(now + exp(P.noticeMean), notice(host));
+        queue.push(now + exp(host.random.notice, P.noticeMean), notice(host));
       }
     }
     if (watch && !host.watchPending) {
       host.watchPending = true;
-      queue.push(now + uniform(P.watchDelay), (t) => {
+      queue.push(now + uniform(host.random.watch, P.watchDelay), (t) => {
         host.watchPending = false;
         syncPass(host, t, true);
       });
@@ -228,15 +280,21 @@ function simulate({ mode, hosts: hostCount, reuseDetection, crossHost, seed }, l
   // The user finds the workstation logged out: an interactive login, unless something repaired it.
   const notice = (host) => (now) => {
     host.noticePending = false;
-    if (loggedIn(host.file.credential)) return;
+    if (loggedIn(host.file.credential)) {
+      counts.repaired++;
+      return;
+    }
     counts.logins++;
+    record(`${host.name} login ${now}\n`);
     writeFile(host, server.login(now), now);
   };
 
   // ---- Claude Code, as the public reports describe it ----
   const clientRequest = (host, client) => (now) => {
     if (now >= end) return;
-    queue.push(now + exp(P.requestMean), clientRequest(host, client));
+    // Drawn for every request, used only if it refreshes: request n always gets the same latency.
+    const latency = uniform(client.latencies, P.latency);
+    queue.push(now + exp(client.requests, P.requestMean), clientRequest(host, client));
     if (host.file.mtime !== client.seenMtime) {
       client.memory = host.file.credential; // re-read on mtime change
       client.seenMtime = host.file.mtime;
@@ -247,7 +305,7 @@ function simulate({ mode, hosts: hostCount, reuseDetection, crossHost, seed }, l
     if (!due && server.accessValid(c.accessToken, now)) return; // a normal API call
     // Refresh on expiry, or on a 401. Several processes may do this at once: the race.
     client.refreshing = true;
-    const latency = uniform(P.latency);
+    counts.clientRefreshes++;
     queue.push(now + latency / 2, (t) => {
       const answer = server.refresh(c.refreshToken, t);
       queue.push(t + latency / 2, (t2) => {
@@ -255,9 +313,11 @@ function simulate({ mode, hosts: hostCount, reuseDetection, crossHost, seed }, l
         if (answer.credential) {
           client.memory = answer.credential;
           writeFile(host, answer.credential, t2);
+          record(`${host.name} ${client.index} refreshed ${t2}\n`);
         } else {
           client.memory = STUB;
           writeFile(host, STUB, t2); // the loser persists a logged-out credential
+          record(`${host.name} ${client.index} stub ${t2}\n`);
         }
         client.seenMtime = host.file.mtime;
       });
@@ -274,6 +334,8 @@ function simulate({ mode, hosts: hostCount, reuseDetection, crossHost, seed }, l
         ? { kind: "absent" }
         : { kind: "logged-out", file: { claudeAiOauth: host.file.credential } },
     ...(renewal ? { renewal } : {}),
+    // state.json: the backup this host restored last (never restored onto a stub twice)
+    ...(host.lastRestore ? { lastRestore: host.lastRestore } : {}),
   });
   const backup = (host, credential, now) => {
     const stored = documentOf().backup?.credential;
@@ -287,12 +349,26 @@ function simulate({ mode, hosts: hostCount, reuseDetection, crossHost, seed }, l
     vault.version++;
     counts.backups++;
   };
+  // allowRenew: false (the login path), true (the timer: the configured window), or a window in ms.
   const policyFor = (host, allowRenew) => ({
     restoreMarginMs: P.restoreMargin,
-    renew: renew && allowRenew ? { windowMs: P.renewWindow } : undefined,
+    renew:
+      renew && allowRenew
+        ? { windowMs: typeof allowRenew === "number" ? allowRenew : P.renewWindow }
+        : undefined,
     host: host.name,
     crossHostRestore: crossHost,
   });
+  const planFor = (host, now, allowRenew, renewal) => {
+    const local = localOf(host, renewal);
+    const decided = lib.plan(documentOf(), local, now, policyFor(host, allowRenew));
+    const broken = local.credentials.kind === "logged-out" || renewal?.kind === "rejected";
+    if (broken && decided.outcome === "sso-required") {
+      const reason = refusalOf(decided.reasons);
+      counts.refused[reason] = (counts.refused[reason] ?? 0) + 1;
+    }
+    return decided;
+  };
 
   function performPlan(host, now, decided, allowRenew) {
     for (const action of decided.actions) {
@@ -301,14 +377,28 @@ function simulate({ mode, hosts: hostCount, reuseDetection, crossHost, seed }, l
         const current = host.file.credential;
         const rejectedStill =
           action.rejectedRefreshToken !== undefined && current.refreshToken === action.rejectedRefreshToken;
-        if (loggedIn(current) && !rejectedStill) continue; // became valid meanwhile
+        if (loggedIn(current) && !rejectedStill) {
+          counts.restoresSkipped++; // became valid meanwhile
+          continue;
+        }
         counts.restores++;
+        const onto =
+          action.rejectedRefreshToken !== undefined
+            ? "rejected"
+            : host.file.mtime === 0
+              ? "absent"
+              : "logged-out";
+        counts.restoredOnto[onto] = (counts.restoredOnto[onto] ?? 0) + 1;
+        host.lastRestore = {
+          expiresAt: action.credential.expiresAt,
+          backedUpAt: vault.data.claude_ai_oauth_backed_up_at,
+        };
         writeFile(host, action.credential, now);
       } else if (action.kind === "renew-credential") {
         if (host.renewing) continue; // the per-user lock is held by another pass
         host.renewing = true;
         const sent = action.credential;
-        const latency = uniform(P.latency);
+        const latency = uniform(host.random.renewal, P.latency);
         queue.push(now + latency / 2, (t) => {
           // apply re-reads the file right before the request
           if (host.file.credential.refreshToken !== sent.refreshToken) {
@@ -325,12 +415,10 @@ function simulate({ mode, hosts: hostCount, reuseDetection, crossHost, seed }, l
               return;
             }
             counts.rejectedRenewals++;
-            const again = lib.plan(
-              documentOf(),
-              localOf(host, { kind: "rejected", refreshToken: sent.refreshToken }),
-              t2,
-              policyFor(host, allowRenew),
-            );
+            const again = planFor(host, t2, allowRenew, {
+              kind: "rejected",
+              refreshToken: sent.refreshToken,
+            });
             performPlan(host, t2, again, allowRenew);
           });
         });
@@ -340,13 +428,12 @@ function simulate({ mode, hosts: hostCount, reuseDetection, crossHost, seed }, l
 
   function syncPass(host, now, allowRenew) {
     if (host.renewing) return;
-    const decided = lib.plan(documentOf(), localOf(host), now, policyFor(host, allowRenew));
-    performPlan(host, now, decided, allowRenew);
+    performPlan(host, now, planFor(host, now, allowRenew), allowRenew);
   }
 
   // ---- set-up: each workstation logs in once, then the month runs ----
   for (const [h, host] of hosts.entries()) {
-    const start = h * 3 * HOUR + random() * HOUR; // the second workstation is logged into later
+    const start = h * 3 * HOUR + host.random.start() * HOUR; // the second workstation is logged into later
     queue.push(start, (now) => {
       const credential =
         mode === "setup-token"
@@ -354,21 +441,29 @@ function simulate({ mode, hosts: hostCount, reuseDetection, crossHost, seed }, l
           : server.login(now);
       writeFile(host, credential, now);
       for (let i = 0; i < P.clients; i++) {
-        const client = { memory: STUB, seenMtime: -1, refreshing: false };
+        const client = {
+          index: i,
+          memory: STUB,
+          seenMtime: -1,
+          refreshing: false,
+          requests: stream(seed, host.name, i, "request-gap"),
+          latencies: stream(seed, host.name, i, "refresh-latency"),
+        };
         host.clients.push(client);
-        queue.push(now + exp(P.requestMean), clientRequest(host, client));
+        queue.push(now + exp(client.requests, P.requestMean), clientRequest(host, client));
       }
     });
     if (tool) {
-      const offset = random() * P.timerDelayMax;
+      const offset = host.random.timer() * P.timerDelayMax;
       for (let t = offset; t < end; t += P.timerEvery) queue.push(t, (now) => syncPass(host, now, true));
       for (let d = 0; d < P.days; d++) {
-        queue.push(d * DAY + P.loginHour * HOUR + random() * HOUR, (now) => syncPass(host, now, false));
+        const at = d * DAY + P.loginHour * HOUR + host.random.desktopLogin() * HOUR;
+        queue.push(at, (now) => syncPass(host, now, false));
       }
     }
     if (watch) {
       for (let t = start + P.watchPoll; t < end; t += P.watchPoll)
-        queue.push(t, (now) => syncPass(host, now, true));
+        queue.push(t, (now) => syncPass(host, now, Math.min(P.renewWindow, P.watchRenewWindow)));
     }
   }
 
@@ -377,10 +472,36 @@ function simulate({ mode, hosts: hostCount, reuseDetection, crossHost, seed }, l
     if (event.at > end) break;
     event.fn(event.at);
   }
-  return { ...counts, server: server.stats };
+  return { ...counts, server: server.stats, trace: (trace >>> 0).toString(16).padStart(8, "0") };
 }
 
-const MODES = ["no-tool", "sync", "sync+renew", "watch", "setup-token"];
+// watch-only: the watch service with CLAUDE_AUTH_SYNC_RENEW=0 (backup/restore reacting to changes),
+// not one of the issue's modes: it shows what backup/restore can do when it sees the race.
+const MODES = ["no-tool", "sync", "watch-only", "sync+renew", "watch", "setup-token"];
+const usesTool = (mode) => mode !== "no-tool" && mode !== "setup-token";
+
+// Sync without renewal against no tool, seed by seed: the streams make these differences exact effects.
+function pairedWithNoTool(rows) {
+  const out = [];
+  for (const row of rows.filter((r) => r.mode === "sync" || r.mode === "watch-only")) {
+    const base = rows.find((r) => r.mode === "no-tool" && r.hosts === row.hosts);
+    if (!base) continue;
+    const side = (key) => {
+      const perSeed = row.perMonth[key].perSeed.map((n, i) => n - base.perMonth[key].perSeed[i]);
+      const sameTrace = row.detail[key].filter((r, i) => r.trace === base.detail[key][i].trace).length;
+      const meanDiff = perSeed.reduce((a, b) => a + b, 0) / perSeed.length / (P.days / 30);
+      return { meanDiff, perSeed, sameTrace };
+    };
+    out.push({
+      mode: row.mode,
+      hosts: row.hosts,
+      crossHost: row.crossHost,
+      noReuse: side("noReuse"),
+      reuse: side("reuse"),
+    });
+  }
+  return out;
+}
 
 async function main() {
   const lib = await loadPlan();
@@ -388,10 +509,10 @@ async function main() {
   const rows = [];
   for (const hosts of [1, 2]) {
     for (const mode of MODES.filter((m) => !ONLY || ONLY.includes(m))) {
-      const policies =
-        hosts === 2 && !["no-tool", "setup-token"].includes(mode) ? ["any", "same-host"] : ["any"];
+      const policies = hosts === 2 && usesTool(mode) ? ["any", "same-host"] : ["any"];
       for (const crossHost of policies) {
-        const row = { mode, hosts, crossHost: hosts === 2 ? crossHost : "-", perMonth: {}, detail: {} };
+        const label = hosts === 2 && usesTool(mode) ? crossHost : "-";
+        const row = { mode, hosts, crossHost: label, perMonth: {}, detail: {} };
         for (const reuseDetection of [false, true]) {
           const logins = [];
           const detail = [];
@@ -421,9 +542,41 @@ async function main() {
       )}${fmt(row.perMonth.reuse)} [${row.perMonth.reuse.perSeed.join(",")}]`,
     );
   }
+  console.log(`\nCounters, summed over the seeds (no reuse detection / reuse detection)`);
+  for (const row of rows) {
+    const sum = (key, f) => row.detail[key].reduce((a, r) => a + f(r), 0);
+    const both = (f) => `${sum("noReuse", f)}/${sum("reuse", f)}`;
+    const refused = (key) => {
+      const by = {};
+      for (const r of row.detail[key])
+        for (const [why, n] of Object.entries(r.refused)) by[why] = (by[why] ?? 0) + n;
+      return (
+        Object.entries(by)
+          .map(([why, n]) => `${why} ${n}`)
+          .join(", ") || "none"
+      );
+    };
+    console.log(
+      `${String(row.hosts).padEnd(13)} ${row.mode.padEnd(12)} ${row.crossHost.padEnd(11)} stubs ${both((r) => r.stubs)}, restores ${both((r) => r.restores)}, renewals ${both((r) => r.renewals)} (rejected ${both((r) => r.rejectedRenewals)}), families revoked ${both((r) => r.server.familiesRevoked)}; restore refused: ${refused("noReuse")} / ${refused("reuse")}`,
+    );
+  }
+  const paired = pairedWithNoTool(rows);
+  if (paired.length > 0) {
+    console.log(
+      "\nPaired with no tool, same seeds (mode minus no tool, per seed; trace = runs whose clients and user",
+    );
+    console.log("did exactly what they did without the tool)");
+    for (const p of paired) {
+      const side = (x) =>
+        `${x.meanDiff.toFixed(1).padStart(5)} [${x.perSeed.join(",")}] trace ${x.sameTrace}/${x.perSeed.length}`;
+      console.log(
+        `${`${String(p.hosts).padEnd(13)} ${p.mode.padEnd(12)} ${p.crossHost.padEnd(11)} ${side(p.noReuse)}`.padEnd(62)}${side(p.reuse)}`,
+      );
+    }
+  }
   console.log(`(${rows.length * 2 * SEEDS.length} runs in ${seconds.toFixed(1)} s)`);
   if (JSON_OUT)
-    writeFileSync(JSON_OUT, `${JSON.stringify({ parameters: P, seeds: SEEDS, rows }, null, 2)}\n`);
+    writeFileSync(JSON_OUT, `${JSON.stringify({ parameters: P, seeds: SEEDS, rows, paired }, null, 2)}\n`);
 }
 
 await main();

@@ -3,7 +3,7 @@
 // (hooks/systemd/claude-auth-watch.service); runs with the user's own Vault identity.
 import { ExitCode, exitCodeOf, formatError } from "../errors.js";
 import { credentialsDirectory, runSync } from "../sync/run.js";
-import { startWatch } from "../sync/watch.js";
+import { startWatch, watchConfig } from "../sync/watch.js";
 import { UserHome } from "../system/home.js";
 import { currentUser } from "../system/users.js";
 import { isIgnored, loadCommandConfig, resolveTargetUser } from "./context.js";
@@ -16,7 +16,8 @@ export interface WatchCommandOptions {
 
 export async function watchCommand(options: WatchCommandOptions): Promise<number> {
   try {
-    const config = loadCommandConfig(options.config);
+    // Every pass of the watch, periodic or on an event, renews within the watch's short window.
+    const config = watchConfig(loadCommandConfig(options.config));
     const user = resolveTargetUser(options.user);
     if (isIgnored(user, config)) {
       process.stderr.write(

@@ -37,6 +37,8 @@ export interface Applied {
   renewal?: LocalState["renewal"];
   /** The renewed credential's access-token expiry, epoch ms. */
   renewedExpiresAt?: number;
+  /** The credential written by a restore (the state file remembers which backup it was). */
+  restored?: RotatingCredential;
 }
 
 /** Time kept back from a refresh for writing the file and the Vault backup. */
@@ -54,6 +56,12 @@ export async function apply(plan: SyncPlan, context: ApplyContext): Promise<Appl
       if (renewed.renewal) applied.renewal = renewed.renewal;
       if (renewed.expiresAt !== undefined) applied.renewedExpiresAt = renewed.expiresAt;
       if (renewed.renewal) break;
+      continue;
+    }
+    if (action.kind === "restore-credential") {
+      const restored = restore(action, context);
+      applied.lines.push(restored.line);
+      if (restored.written) applied.restored = action.credential;
       continue;
     }
     applied.lines.push(await perform(action, context));
@@ -157,25 +165,33 @@ async function perform(
       return `removed ${serviceEnvPath(home.user.name, context.serviceEnvDir)}`;
     case "backup-credential":
       return backup(action.credential, context);
-    case "restore-credential": {
-      // Re-read under the lock: Claude may have logged in again since the plan was made.
-      const now = home.read(context.credentialsDir, CREDENTIALS_FILE);
-      const state = now ? parseCredentialsFile(now.text) : { kind: "absent" as const };
-      const rejected =
-        state.kind === "valid" &&
-        action.rejectedRefreshToken !== undefined &&
-        state.credential.refreshToken === action.rejectedRefreshToken;
-      if (state.kind === "valid" && !rejected)
-        return "restore skipped: the credentials file became valid meanwhile";
-      let keep = action.keep;
-      if (state.kind === "logged-out" || state.kind === "valid") keep = state.file;
-      let aside: string | undefined;
-      if (state.kind === "unreadable")
-        aside = home.setAside(context.credentialsDir, CREDENTIALS_FILE, context.now);
-      home.write(context.credentialsDir, CREDENTIALS_FILE, withRotatingCredential(keep, action.credential));
-      return `restored ${home.path(...context.credentialsDir, CREDENTIALS_FILE)} from the Vault backup${
-        aside ? ` (unreadable file kept as ${aside})` : ""
-      }`;
-    }
+    case "restore-credential":
+      return restore(action, context).line;
   }
+}
+
+type RestoreAction = Extract<Action, { kind: "restore-credential" }>;
+
+/** Writes the backup into the file, unless the file became valid meanwhile; `written` says which. */
+function restore(action: RestoreAction, context: ApplyContext): { line: string; written: boolean } {
+  const { home } = context;
+  // Re-read under the lock: Claude may have logged in again since the plan was made.
+  const now = home.read(context.credentialsDir, CREDENTIALS_FILE);
+  const state = now ? parseCredentialsFile(now.text) : { kind: "absent" as const };
+  const rejected =
+    state.kind === "valid" &&
+    action.rejectedRefreshToken !== undefined &&
+    state.credential.refreshToken === action.rejectedRefreshToken;
+  if (state.kind === "valid" && !rejected)
+    return { line: "restore skipped: the credentials file became valid meanwhile", written: false };
+  let keep = action.keep;
+  if (state.kind === "logged-out" || state.kind === "valid") keep = state.file;
+  let aside: string | undefined;
+  if (state.kind === "unreadable")
+    aside = home.setAside(context.credentialsDir, CREDENTIALS_FILE, context.now);
+  home.write(context.credentialsDir, CREDENTIALS_FILE, withRotatingCredential(keep, action.credential));
+  const line = `restored ${home.path(...context.credentialsDir, CREDENTIALS_FILE)} from the Vault backup${
+    aside ? ` (unreadable file kept as ${aside})` : ""
+  }`;
+  return { line, written: true };
 }

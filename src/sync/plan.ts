@@ -27,6 +27,29 @@ export interface LocalState {
    * timeout); the file was left as it was.
    */
   renewal?: { kind: "rejected"; refreshToken: string } | { kind: "failed"; reason: string } | undefined;
+  /**
+   * The backup this host restored last (from state.json). A logged-out stub after restoring that very
+   * backup means its login no longer works (revoked, or its refresh token spent): restoring it again
+   * would only loop — restore, 401, failed refresh, stub — once a minute under watch mode.
+   */
+  lastRestore?: RestoredBackup | undefined;
+}
+
+/** Identifies a backup without holding a secret: its access-token expiry and when it was backed up. */
+export interface RestoredBackup {
+  expiresAt: number;
+  backedUpAt: string | undefined;
+}
+
+export function sameBackup(
+  backup: { credential: RotatingCredential; backedUpAt: string | undefined },
+  restored: RestoredBackup | undefined,
+): boolean {
+  return (
+    restored !== undefined &&
+    restored.expiresAt === backup.credential.expiresAt &&
+    restored.backedUpAt === backup.backedUpAt
+  );
 }
 
 /** Which Vault backups may be restored onto this host (see docs/race.md for the numbers behind it). */
@@ -233,8 +256,16 @@ export function plan(document: UserDocument, local: LocalState, now: number, pol
       : credentials.kind === "unreadable"
         ? `credentials file unreadable (${credentials.reason})`
         : "credentials file is logged out";
+  const restoredBefore =
+    credentials.kind === "logged-out" &&
+    document.backup !== undefined &&
+    sameBackup(document.backup, local.lastRestore)
+      ? "the backup was restored here before and was logged out again (its login was revoked or its refresh token spent)"
+      : undefined;
   const unusable =
-    backup === undefined ? "no usable backup" : (backupUnusableReason(backup, now, policy) ?? crossHost);
+    backup === undefined
+      ? "no usable backup"
+      : (backupUnusableReason(backup, now, policy) ?? crossHost ?? restoredBefore);
   if (backup !== undefined && unusable === undefined) {
     actions.push({
       kind: "restore-credential",

@@ -14,6 +14,7 @@ import {
   CREDENTIALS_FILE,
   type CredentialsFileState,
   parseCredentialsFile,
+  type RotatingCredential,
 } from "../claude/credentials.js";
 import { ENV_FILE_DIR, ENV_FILE_NAME, parseEnvFile } from "../claude/env-file.js";
 import { type Config, documentPath } from "../config.js";
@@ -27,8 +28,23 @@ import { authenticate, renewTokenIfLow } from "../vault/auth.js";
 import { VaultClient } from "../vault/client.js";
 import { readDocument } from "../vault/kv.js";
 import { apply } from "./apply.js";
-import { type LocalState, type Outcome, plan, type SyncPlan, type SyncPolicy } from "./plan.js";
-import { NOTICE_FILE, readSyncState, SSO_NOTICE, STATE_DIR, STATE_FILE, writeSyncState } from "./state.js";
+import {
+  type LocalState,
+  type Outcome,
+  plan,
+  type RestoredBackup,
+  type SyncPlan,
+  type SyncPolicy,
+} from "./plan.js";
+import {
+  NOTICE_FILE,
+  readSyncState,
+  SSO_NOTICE,
+  STATE_DIR,
+  STATE_FILE,
+  type SyncState,
+  writeSyncState,
+} from "./state.js";
 import { parseUserDocument, type UserDocument } from "./user-document.js";
 import {
   credentialToVerify,
@@ -96,7 +112,40 @@ export function readLocalState(
   credentialsDir: readonly string[],
   serviceEnvDir: string | undefined,
 ): LocalState {
-  // One identity switch for both reads (each switch signals every thread of the process).
+  return readHome(home, credentialsDir, serviceEnvDir, false).local;
+}
+
+/** What the first read of a pass found in the home. */
+interface HomeRead {
+  local: LocalState;
+  verification: Verification | undefined;
+  /** Our own bookkeeping as found: report() rewrites it only when something changed. */
+  seen: Seen;
+}
+
+interface Seen {
+  state: SyncState | undefined;
+  notice: string | undefined;
+}
+
+function readNotice(home: UserHome): string | undefined {
+  try {
+    return home.read(STATE_DIR, NOTICE_FILE)?.text;
+  } catch {
+    return undefined; // something odd in its place: the report replaces or removes it
+  }
+}
+
+/**
+ * The local files a pass decides on, its own state and notice, and with `withVerification` the last
+ * verification verdict too: all read in one identity switch (each switch signals every thread).
+ */
+function readHome(
+  home: UserHome,
+  credentialsDir: readonly string[],
+  serviceEnvDir: string | undefined,
+  withVerification: boolean,
+): HomeRead {
   const fromHome = home.batch(() => {
     let envFile: LocalState["envFile"];
     try {
@@ -111,12 +160,21 @@ export function readLocalState(
     return {
       envFile,
       credentials: credentials ? parseCredentialsFile(credentials.text) : { kind: "absent" as const },
+      verification: withVerification ? readVerification(home) : undefined,
+      state: readSyncState(home),
+      notice: readNotice(home),
     };
   });
+  const { verification, state, notice, ...files } = fromHome;
   return {
-    ...fromHome,
-    // Root's own directory: read as root, outside the user's identity.
-    serviceEnvFile: isRoot() ? readServiceEnvFile(home.user.name, serviceEnvDir) : undefined,
+    seen: { state, notice },
+    local: {
+      ...files,
+      ...(state?.lastRestore ? { lastRestore: state.lastRestore } : {}),
+      // Root's own directory: read as root, outside the user's identity.
+      serviceEnvFile: isRoot() ? readServiceEnvFile(home.user.name, serviceEnvDir) : undefined,
+    },
+    verification,
   };
 }
 
@@ -159,6 +217,9 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
   let message: string;
   let local: LocalState | undefined;
   let document: UserDocument | undefined;
+  let storedVerification: Verification | undefined;
+  let seen: Seen | undefined;
+  let restored: RotatingCredential | undefined;
   try {
     client = connect(config, deadline, request.ca);
     await authenticate(client, config, request.identityHome, { loginName: user.name });
@@ -170,7 +231,12 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
       crossHostRestore: config.crossHostRestore,
     };
     let current = await readDocument(client, config.kvMount, path);
-    local = readLocalState(home, credentialsDir, config.serviceEnvDir);
+    // The login path also reads the last verdict now, in the same identity switch (see verifyAfterSync).
+    ({
+      local,
+      verification: storedVerification,
+      seen,
+    } = readHome(home, credentialsDir, config.serviceEnvDir, !request.verify));
     syncPlan = plan(parseUserDocument(current), local, now.getTime(), policy);
     // Steady state takes no lock and writes nothing. Changes are decided again under the lock, on a
     // fresh read, so a login, the timer and enable/disable never act on each other's stale view.
@@ -190,12 +256,15 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
       };
       const done = await apply(syncPlan, context);
       applied = done.lines;
+      restored = done.restored;
       if (done.renewal) {
         // The renewal did not happen (refused or failed): decide again knowing it, still under the
         // lock. A refused refresh token leads to a newer backup or to the SSO outcome, never a stub.
         local = { ...readLocalState(home, credentialsDir, config.serviceEnvDir), renewal: done.renewal };
         syncPlan = plan(parseUserDocument(current), local, now.getTime(), policy);
-        applied.push(...(await apply(syncPlan, context)).lines);
+        const again = await apply(syncPlan, context);
+        applied.push(...again.lines);
+        restored = again.restored ?? restored;
       } else if (done.renewedExpiresAt !== undefined) {
         syncPlan = { ...syncPlan, credentialExpiresAt: done.renewedExpiresAt };
       }
@@ -225,8 +294,20 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
   };
   if (!request.dryRun) {
     try {
-      const verification = await verifyAfterSync(request, home, credentialsDir, syncPlan, now);
-      const reported = report(request, home, result, local, now, { document, ...verification });
+      // Nothing applied: the files are still as first read, and so is the verdict.
+      const unchanged =
+        applied.length === 0 && !lock && local ? { local, verification: storedVerification } : undefined;
+      const verification = await verifyAfterSync(request, home, credentialsDir, syncPlan, now, unchanged);
+      const lastRestore = restored && {
+        expiresAt: restored.expiresAt,
+        backedUpAt: document?.backup?.backedUpAt,
+      };
+      const reported = report(request, home, result, local, now, {
+        document,
+        lastRestore,
+        seen: unchanged ? seen : undefined,
+        ...verification,
+      });
       if (request.verify && config.alertmanagerUrl && reported) {
         const pushed = await pushAlerts(
           config.alertmanagerUrl,
@@ -260,13 +341,19 @@ async function verifyAfterSync(
   credentialsDir: readonly string[],
   syncPlan: SyncPlan | undefined,
   now: Date,
+  /** What the first read found, when nothing has changed since (the steady state). */
+  unchanged: { local: LocalState; verification: Verification | undefined } | undefined,
 ): Promise<VerificationFacts> {
   if (!syncPlan || syncPlan.mode === "not-enrolled") return { last: undefined, current: undefined };
   try {
     // Without a verdict on file and no verification asked for (the login path), there is nothing to judge.
-    const stored = request.verify ? undefined : home.batch(() => readVerification(home));
+    const stored = request.verify
+      ? undefined
+      : unchanged
+        ? unchanged.verification
+        : home.batch(() => readVerification(home));
     if (!request.verify && stored === undefined) return { last: undefined, current: undefined };
-    const after = readLocalState(home, credentialsDir, request.config.serviceEnvDir);
+    const after = unchanged?.local ?? readLocalState(home, credentialsDir, request.config.serviceEnvDir);
     const target = credentialToVerify(after.envFile, after.credentials, now.getTime());
     const current = "secret" in target ? fingerprint(target.secret) : undefined;
     if (request.verify && current !== undefined) {
@@ -298,7 +385,12 @@ function report(
   result: SyncResult,
   local: LocalState | undefined,
   now: Date,
-  facts: VerificationFacts & { document: UserDocument | undefined },
+  facts: VerificationFacts & {
+    document: UserDocument | undefined;
+    lastRestore: RestoredBackup | undefined;
+    /** The state and notice as this run first read them, when nothing has touched them since. */
+    seen: Seen | undefined;
+  },
 ): { valid: boolean; setupTokenExpiresAt: number | undefined } | undefined {
   const syncPlan = result.plan;
   const succeeded = result.exitCode === ExitCode.ok || result.exitCode === ExitCode.ssoRequired;
@@ -312,29 +404,52 @@ function report(
   try {
     // A user who is not enrolled gets nothing in their home, not even a state file; a failed run
     // records itself only where a state file already exists: it never creates files.
-    const { previous, lastSuccessAt } = home.batch(() => {
-      const enrolled = syncPlan
-        ? syncPlan.mode !== "not-enrolled"
-        : home.read(STATE_DIR, STATE_FILE) !== undefined;
-      const previous = enrolled ? readSyncState(home) : undefined;
-      const lastSuccessAt = succeeded ? now.toISOString() : previous?.lastSuccessAt;
-      if (enrolled) {
-        writeSyncState(home, {
-          lastRunAt: now.toISOString(),
-          lastSuccessAt,
-          exitCode: result.exitCode,
-          mode: syncPlan?.mode ?? previous?.mode,
-          outcome: syncPlan?.outcome,
-          message: result.message.split("\n")[0] ?? "",
-          host: hostname(),
+    const notice =
+      syncPlan?.outcome === "sso-required"
+        ? `${SSO_NOTICE}\n`
+        : rejected && facts.last
+          ? `${invalidNotice(facts.last.credential)}\n`
+          : undefined;
+    const nextState = (previous: SyncState | undefined): SyncState => ({
+      lastRunAt: now.toISOString(),
+      lastSuccessAt: succeeded ? now.toISOString() : previous?.lastSuccessAt,
+      exitCode: result.exitCode,
+      mode: syncPlan?.mode ?? previous?.mode,
+      outcome: syncPlan?.outcome,
+      message: result.message.split("\n")[0] ?? "",
+      host: hostname(),
+      lastRestore: facts.lastRestore ?? previous?.lastRestore,
+    });
+    let previous: SyncState | undefined;
+    const seen = facts.seen;
+    if (syncPlan && seen && syncPlan.mode !== "not-enrolled") {
+      // The steady state: rewrite the state file only when it says something new (or has not been
+      // refreshed for STATE_REFRESH_MS), and the notice only when it changes, so that a login with
+      // nothing to do writes nothing in the home and switches identity once, not twice.
+      previous = seen.state;
+      const next = nextState(previous);
+      const stateDue = !previous || stateChanged(previous, next, now.getTime());
+      const noticeDue = notice !== undefined ? seen.notice !== notice : seen.notice !== undefined;
+      if (stateDue || noticeDue) {
+        home.batch(() => {
+          if (stateDue) writeSyncState(home, next);
+          if (noticeDue && notice !== undefined) home.write(STATE_DIR, NOTICE_FILE, notice, 0o600);
+          else if (noticeDue) home.remove(STATE_DIR, NOTICE_FILE);
         });
       }
-      if (syncPlan?.outcome === "sso-required") home.write(STATE_DIR, NOTICE_FILE, `${SSO_NOTICE}\n`, 0o600);
-      else if (rejected && facts.last)
-        home.write(STATE_DIR, NOTICE_FILE, `${invalidNotice(facts.last.credential)}\n`);
-      else if (syncPlan && enrolled) home.remove(STATE_DIR, NOTICE_FILE);
-      return { previous, lastSuccessAt };
-    });
+    } else {
+      previous = home.batch(() => {
+        const enrolled = syncPlan
+          ? syncPlan.mode !== "not-enrolled"
+          : home.read(STATE_DIR, STATE_FILE) !== undefined;
+        const previous = enrolled ? readSyncState(home) : undefined;
+        if (enrolled) writeSyncState(home, nextState(previous));
+        if (notice !== undefined) home.write(STATE_DIR, NOTICE_FILE, notice, 0o600);
+        else if (syncPlan && enrolled) home.remove(STATE_DIR, NOTICE_FILE);
+        return previous;
+      });
+    }
+    const lastSuccessAt = succeeded ? now.toISOString() : previous?.lastSuccessAt;
     if (request.config.metricsDir) {
       const metrics: SyncReport = {
         user: result.user,
@@ -365,6 +480,25 @@ function report(
     setupTokenExpiresAt:
       expiresAt !== undefined && Number.isFinite(expiresAt) ? expiresAt + SETUP_TOKEN_LIFETIME_MS : undefined,
   };
+}
+
+/** A steady state file is refreshed at least this often, so `status` shows a recent last run. */
+export const STATE_REFRESH_MS = 3600_000;
+
+/** Whether `next` says anything `previous` does not, or `previous` is due for a refresh. */
+function stateChanged(previous: SyncState, next: SyncState, now: number): boolean {
+  const last = Date.parse(previous.lastRunAt);
+  if (!Number.isFinite(last) || now - last >= STATE_REFRESH_MS || now < last) return true;
+  if ((previous.lastSuccessAt === undefined) !== (next.lastSuccessAt === undefined)) return true;
+  return (
+    previous.exitCode !== next.exitCode ||
+    previous.mode !== next.mode ||
+    previous.outcome !== next.outcome ||
+    previous.message !== next.message ||
+    previous.host !== next.host ||
+    previous.lastRestore?.expiresAt !== next.lastRestore?.expiresAt ||
+    previous.lastRestore?.backedUpAt !== next.lastRestore?.backedUpAt
+  );
 }
 
 function safeLocal(home: UserHome, request: SyncRequest): CredentialsFileState | undefined {

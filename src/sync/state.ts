@@ -1,6 +1,6 @@
 // What the last run did, kept in the user's own directory for `status` and the metrics' last success.
 import type { UserHome } from "../system/home.js";
-import type { Mode, Outcome } from "./plan.js";
+import type { Mode, Outcome, RestoredBackup } from "./plan.js";
 
 export const STATE_DIR = [".config", "claude-auth-sync"] as const;
 export const STATE_FILE = "state.json";
@@ -15,6 +15,8 @@ export interface SyncState {
   /** One line, never a secret. */
   message: string;
   host: string;
+  /** The backup this host restored last: the plan never restores it onto a stub twice. */
+  lastRestore?: RestoredBackup | undefined;
 }
 
 export function readSyncState(home: UserHome): SyncState | undefined {
@@ -31,10 +33,18 @@ export function readSyncState(home: UserHome): SyncState | undefined {
       outcome: parsed.outcome,
       message: typeof parsed.message === "string" ? parsed.message : "",
       host: typeof parsed.host === "string" ? parsed.host : "",
+      lastRestore: parseRestoredBackup(parsed.lastRestore),
     };
   } catch {
     return undefined; // a damaged state file is rewritten by this run
   }
+}
+
+function parseRestoredBackup(value: unknown): RestoredBackup | undefined {
+  if (!value || typeof value !== "object") return undefined;
+  const { expiresAt, backedUpAt } = value as Record<string, unknown>;
+  if (typeof expiresAt !== "number" || !Number.isFinite(expiresAt)) return undefined;
+  return { expiresAt, backedUpAt: typeof backedUpAt === "string" ? backedUpAt : undefined };
 }
 
 export function writeSyncState(home: UserHome, state: SyncState): void {

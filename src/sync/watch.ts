@@ -8,7 +8,20 @@ import { CREDENTIALS_FILE, parseCredentialsFile } from "../claude/credentials.js
 import type { Config } from "../config.js";
 import type { UserHome } from "../system/home.js";
 
+/**
+ * The watch service checks every minute, so it needs no head start: it renews once the access token
+ * expires within this (or the configured window, if shorter). With the timer's 7 h window a watching
+ * host would otherwise renew an 8-hour token every hour (docs/race.md): 24 refreshes a day, not 4.
+ */
+export const WATCH_RENEW_WINDOW_MS = 3600_000;
+
+/** The configuration a watch pass runs with: the configured one, with the watch's renewal window. */
+export function watchConfig(config: Config): Config {
+  return { ...config, renewWindowMs: Math.min(config.renewWindowMs, WATCH_RENEW_WINDOW_MS) };
+}
+
 export interface WatchOptions {
+  /** As given to the passes: see watchConfig. */
   config: Config;
   home: UserHome;
   /** Directory of .credentials.json, relative to the home. */

@@ -202,13 +202,14 @@ function restoreScenario(): Scenario {
   return {
     name: "restore (the credentials file replaced from the backup)",
     async prepare(ws, i) {
-      if (i === 0)
-        await ws.seed({
-          ...SIBLINGS,
-          claude_ai_oauth: JSON.stringify(backup),
-          claude_ai_oauth_backed_up_at: new Date().toISOString(),
-          claude_ai_oauth_host: hostname(),
-        });
+      // A backup of its own for every run: the same backup is never restored onto a stub twice (a
+      // stub after restoring it means its login is dead), so each run stands for a new one.
+      await ws.seed({
+        ...SIBLINGS,
+        claude_ai_oauth: JSON.stringify(backup),
+        claude_ai_oauth_backed_up_at: new Date(Date.now() + i).toISOString(),
+        claude_ai_oauth_host: hostname(),
+      });
       writeAsUser(ws, ws.credentialsFile, stub);
       return { args: syncArgs(ws) };
     },

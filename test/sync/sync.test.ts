@@ -1,6 +1,6 @@
 // `claude-auth sync` end to end: the built binary, a real user, the Vault stand-in with the host policy.
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import t from "tap";
 import { requireRoot } from "../helpers/users.js";
 import { vaultApi } from "../helpers/vault-api.js";
@@ -161,6 +161,74 @@ t.test("restore: a logged-out stub is replaced by a usable backup, other keys ke
   const doc = await ws.doc();
   t.equal(doc.version, 1, "a restore writes nothing to Vault");
 });
+
+t.test(
+  "steady state writes nothing in the home; the state file is refreshed hourly and on change",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const ws = await workstation(t);
+    ws.writeCredentials({ claudeAiOauth: credential("a", Date.now() + 7 * HOUR) });
+    t.equal((await ws.sync()).code, 0, "first run backs up");
+    t.equal((await ws.sync()).code, 0, "second run: steady, its message (backup already current) recorded");
+    const statePath = `${ws.user.home}/.config/claude-auth-sync/state.json`;
+    const first = JSON.parse(readFileSync(statePath, "utf8"));
+    const inode = statSync(statePath).ino;
+    const before = ws.homeSnapshot();
+    t.equal((await ws.sync()).code, 0);
+    t.same(ws.homeSnapshot(), before, "a run with nothing to do changes no file in the home");
+    t.equal(statSync(statePath).ino, inode, "state.json not even rewritten");
+
+    // An hour later the state file is refreshed, so `status` never shows a stale last run for long.
+    const old = { ...first, lastRunAt: new Date(Date.now() - 2 * HOUR).toISOString() };
+    writeFileSync(statePath, JSON.stringify(old));
+    t.equal((await ws.sync()).code, 0);
+    const refreshed = JSON.parse(readFileSync(statePath, "utf8"));
+    t.ok(Date.parse(refreshed.lastRunAt) > Date.now() - 60_000, "refreshed after an hour");
+    t.equal(statSync(statePath).uid, ws.user.uid, "still the user's");
+
+    // A change of outcome is written at once: the user logs out, no usable backup -> exit 3 and notice.
+    ws.writeCredentials({ claudeAiOauth: STUB });
+    await ws.seed({});
+    t.equal((await ws.sync()).code, 3);
+    t.equal(JSON.parse(readFileSync(statePath, "utf8")).exitCode, 3, "the new outcome is recorded");
+    t.ok(existsSync(`${ws.user.home}/.config/claude-auth-sync/notice`), "the notice is written");
+  },
+);
+
+t.test(
+  "a backup that comes back logged out is not restored again (no restore loop), a newer one is",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const ws = await workstation(t);
+    // Its access token looks valid for hours, but its login was revoked: Claude gets a 401, fails to
+    // refresh and writes a stub again. Restoring it again would loop (once a minute under watch).
+    const revoked = credential("revoked", Date.now() + 5 * HOUR);
+    await ws.seed({
+      claude_ai_oauth: JSON.stringify(revoked),
+      claude_ai_oauth_backed_up_at: "2026-11-30T08:00:00Z",
+    });
+    const stub = JSON.stringify({ claudeAiOauth: STUB });
+    ws.writeCredentials(stub);
+    t.equal((await ws.sync()).code, 0, "the first stub: restored");
+    t.same(JSON.parse(readFileSync(ws.credentialsFile, "utf8")).claudeAiOauth, revoked);
+
+    ws.writeCredentials(stub); // Claude, after its refresh was refused
+    const again = await ws.sync();
+    t.equal(again.code, 3, "the same backup again: exit 3, SSO required", { stdout: again.stdout });
+    t.equal(readFileSync(ws.credentialsFile, "utf8"), stub, "not restored a second time");
+    t.match(again.stdout + again.stderr, /restored here before/, "the reason is given");
+    t.match(metrics(ws), /claude_auth_sync_valid\{user="[^"]+"\} 0/, "alert metric 0");
+
+    // The user logs in on another machine (or here, then it is backed up): a new backup is restored.
+    const fresh = credential("fresh", Date.now() + 8 * HOUR);
+    await ws.seed({
+      claude_ai_oauth: JSON.stringify(fresh),
+      claude_ai_oauth_backed_up_at: "2026-11-30T09:00:00Z",
+    });
+    t.equal((await ws.sync()).code, 0, "a newer backup: restored");
+    t.same(JSON.parse(readFileSync(ws.credentialsFile, "utf8")).claudeAiOauth, fresh);
+  },
+);
 
 t.test(
   "SSO required: stub and an expired backup -> exit 3, notice, metric 0, nothing restored",

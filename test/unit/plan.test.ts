@@ -234,6 +234,50 @@ const rows: Row[] = [
     actions: ["restore-credential"],
   },
   {
+    name: "stub after restoring this very backup: SSO required, no restore loop",
+    document: doc(backedUp(fresh)),
+    local: {
+      ...local(STUB),
+      lastRestore: { expiresAt: fresh.expiresAt, backedUpAt: "2026-11-30T08:00:00Z" },
+    },
+    mode: "rotating",
+    outcome: "sso-required",
+    actions: [],
+  },
+  {
+    name: "stub after restoring an older backup: the newer backup is restored",
+    document: doc(backedUp(fresh)),
+    local: {
+      ...local(STUB),
+      lastRestore: { expiresAt: fresh.expiresAt - HOUR, backedUpAt: "2026-11-30T07:00:00Z" },
+    },
+    mode: "rotating",
+    outcome: "valid",
+    actions: ["restore-credential"],
+  },
+  {
+    name: "stub after restoring a backup of the same expiry taken at another time: restore",
+    document: doc(backedUp(fresh)),
+    local: {
+      ...local(STUB),
+      lastRestore: { expiresAt: fresh.expiresAt, backedUpAt: "2026-11-30T07:59:00Z" },
+    },
+    mode: "rotating",
+    outcome: "valid",
+    actions: ["restore-credential"],
+  },
+  {
+    name: "file gone after restoring this backup: restored again (only a stub says it failed)",
+    document: doc(backedUp(fresh)),
+    local: {
+      ...local({ kind: "absent" }),
+      lastRestore: { expiresAt: fresh.expiresAt, backedUpAt: "2026-11-30T08:00:00Z" },
+    },
+    mode: "rotating",
+    outcome: "valid",
+    actions: ["restore-credential"],
+  },
+  {
     name: "stub and an expired backup (refresh token may be spent): SSO required",
     document: doc(backedUp(expiredBackup)),
     local: local(STUB),
