@@ -38,5 +38,9 @@ t.test("admin commands run from the executable and from the plain bundle", async
     t.match(out, /--verify/, `${name}: its options`);
   }
   const version = execFileSync(BINARY, ["--version"], { encoding: "utf8" });
-  t.match(version, /^claude-auth \d+\.\d+\.\d+ \(([0-9a-f]+|unknown)\)\n$/, "--version from the login bundle");
+  t.match(
+    version,
+    /^claude-auth \d+\.\d+\.\d+ \(([0-9a-f]+|unknown)\)\n$/,
+    "--version from the login bundle",
+  );
 });
