@@ -147,6 +147,8 @@ function readHome(
   withVerification: boolean,
 ): HomeRead {
   const fromHome = home.batch(() => {
+    // A steady pass writes nothing, so it also clears what a killed run left in our directory.
+    home.sweepTemps(STATE_DIR);
     let envFile: LocalState["envFile"];
     try {
       const env = home.read(ENV_FILE_DIR, ENV_FILE_NAME);

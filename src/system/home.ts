@@ -17,6 +17,7 @@ import {
   unlinkSync,
   writeSync,
 } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { AuthSyncError, ExitCode, InvalidDataError } from "../errors.js";
 import { asUser } from "./as-user.js";
@@ -42,6 +43,9 @@ export interface HomeFile {
 function errno(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException).code;
 }
+
+/** The refusal for a file that grew while being read (a lock being written right now, or worse). */
+export const GREW_WHILE_READ = "grew while being read";
 
 function refuse(path: string, why: string): never {
   throw new InvalidDataError(
@@ -139,7 +143,7 @@ export class UserHome {
           const read = readSync(fd, buffer, length, buffer.length - length, null);
           if (read === 0) break;
           length += read;
-          if (length === buffer.length) refuse(path, "grew while being read");
+          if (length === buffer.length) refuse(path, GREW_WHILE_READ);
         }
         const bytes = buffer.subarray(0, length);
         return {
@@ -177,7 +181,10 @@ export class UserHome {
       } catch (error) {
         if (errno(error) !== "ENOENT") throw error;
       }
-      const temp = join(parent, `.${name}${TEMP_MARK}${process.pid}-${Date.now().toString(36)}`);
+      const temp = join(
+        parent,
+        `.${name}${TEMP_MARK}${hostname()}-${process.pid}-${Date.now().toString(36)}`,
+      );
       let fd: number;
       try {
         fd = openSync(
@@ -269,28 +276,60 @@ export class UserHome {
     });
   }
 
+  /**
+   * Removes what killed runs left in a directory below the home: the temporary files of our atomic
+   * writes (`.<name>.tmp-<pid>-…`) whose run is dead, or that are old. A write sweeps its own name;
+   * this sweeps every name, for passes that write nothing. Returns how many were removed.
+   */
+  sweepTemps(dir: readonly string[]): number {
+    return asUser(this.user, () => {
+      const parent = this.directory(dir, false);
+      if (parent === undefined) return 0;
+      let entries: string[];
+      try {
+        entries = readdirSync(parent);
+      } catch {
+        return 0;
+      }
+      let removed = 0;
+      for (const entry of entries) if (removeIfStale(parent, entry, undefined)) removed++;
+      return removed;
+    });
+  }
+
   private removeStaleTemps(parent: string, name: string): void {
-    const prefix = `.${name}${TEMP_MARK}`;
     let entries: string[];
     try {
       entries = readdirSync(parent);
     } catch {
       return;
     }
-    const now = Date.now();
-    for (const entry of entries) {
-      if (!entry.startsWith(prefix)) continue;
-      const path = join(parent, entry);
-      try {
-        const stat = lstatSync(path);
-        if (now - stat.mtimeMs > STALE_TEMP_MS || !isAlive(pidOfTemp(entry, prefix))) unlinkSync(path);
-      } catch {}
-    }
+    for (const entry of entries) removeIfStale(parent, entry, name);
   }
 }
 
-function pidOfTemp(entry: string, prefix: string): number {
-  return Number(entry.slice(prefix.length).split("-")[0]);
+/** `.<name>.tmp-<host>-<pid>-<stamp>` (older versions: no host). */
+const TEMP_NAME = /^\.(.+?)\.tmp-(?:(.+)-)?(\d+)-([0-9a-z]+)$/;
+
+/**
+ * Removes `entry` if it is a temporary file of ours (of `name`, when given) that no run will finish:
+ * older than STALE_TEMP_MS, or made on this host by a process that is gone. A temp from another host
+ * (an NFS home) is left to age: its run may be writing it right now.
+ */
+function removeIfStale(parent: string, entry: string, name: string | undefined): boolean {
+  const temp = TEMP_NAME.exec(entry);
+  if (!temp || (name !== undefined && temp[1] !== name)) return false;
+  const [, , host, pid] = temp;
+  const path = join(parent, entry);
+  try {
+    const stat = lstatSync(path);
+    const ours = host === undefined || host === hostname();
+    if (Date.now() - stat.mtimeMs > STALE_TEMP_MS || (ours && !isAlive(Number(pid)))) {
+      unlinkSync(path);
+      return true;
+    }
+  } catch {}
+  return false;
 }
 
 function isAlive(pid: number): boolean {

@@ -3,8 +3,8 @@
 import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Deadline } from "../deadline.js";
-import { AuthSyncError, ExitCode } from "../errors.js";
-import { isAlive, type UserHome } from "./home.js";
+import { AuthSyncError, ExitCode, InvalidDataError } from "../errors.js";
+import { GREW_WHILE_READ, type HomeFile, isAlive, type UserHome } from "./home.js";
 
 export const LOCK_DIR = [".config", "claude-auth-sync"] as const;
 export const LOCK_NAME = "sync.lock";
@@ -21,11 +21,29 @@ function owner(content: string): { pid: number; host: string; at: number } | und
   return { pid: Number(pid), host, at: Number(at) };
 }
 
-function isStale(content: string, now: number): boolean {
-  const holder = owner(content);
-  if (!holder || !Number.isFinite(holder.at)) return true;
+/**
+ * Its creator writes the lock's content right after creating it (O_EXCL): a lock read in between is
+ * empty, or grows while being read. Such a lock is held, not stale, until it is this old.
+ */
+const UNWRITTEN_GRACE_MS = 5_000;
+
+function isStale(lock: HomeFile, now: number): boolean {
+  const holder = owner(lock.text);
+  if (!holder || !Number.isFinite(holder.at)) return now - lock.mtimeMs > UNWRITTEN_GRACE_MS;
   if (now - holder.at > STALE_LOCK_MS) return true;
   return holder.host === hostname() && !isAlive(holder.pid);
+}
+
+/** The lock file; "being-written" when it grew while being read (its creator is writing it). */
+function readLock(home: UserHome): HomeFile | "being-written" | undefined {
+  try {
+    return home.read(LOCK_DIR, LOCK_NAME);
+  } catch (error) {
+    // A link or a FIFO planted here is refused by the next createExclusive or read, with its fix;
+    // a regular file that grows under us is a lock being written.
+    if (error instanceof InvalidDataError && error.message.endsWith(GREW_WHILE_READ)) return "being-written";
+    throw error;
+  }
 }
 
 export async function acquireUserLock(home: UserHome, deadline: Deadline): Promise<UserLock> {
@@ -39,8 +57,8 @@ export async function acquireUserLock(home: UserHome, deadline: Deadline): Promi
         },
       };
     }
-    const current = home.read(LOCK_DIR, LOCK_NAME);
-    if (current && isStale(current.text, Date.now())) {
+    const current = readLock(home);
+    if (current && current !== "being-written" && isStale(current, Date.now())) {
       // Break a dead run's lock; if two runs race to break it, O_EXCL picks one winner next round.
       if (home.read(LOCK_DIR, LOCK_NAME)?.text === current.text) home.remove(LOCK_DIR, LOCK_NAME);
       continue;

@@ -159,10 +159,10 @@ export function fileState(path: string): string | undefined {
   }
 }
 
-/** Temp files (ours: `.name.tmp-PID-…`, `name.tmp-PID`, `name.PID.tmp`) left in a directory. */
+/** Temp files (ours: `.name.tmp-HOST-PID-…`, `name.tmp-PID`, `name.PID.tmp`) left in a directory. */
 export function tempFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((n) => /\.tmp-\d+|\.\d+\.tmp$/.test(n));
+  return readdirSync(dir).filter((n) => /\.tmp-|\.\d+\.tmp$/.test(n));
 }
 
 /** Every path below `root` whose owner is `uid` (symlinks themselves included). */

@@ -10,6 +10,7 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { InvalidDataError } from "../../src/errors.js";
@@ -140,6 +141,35 @@ t.test("temp files left by a killed run are cleaned by the next write", async (t
   home.write(DIR, "claude-oauth.env", "b\n");
   t.notOk(existsSync(leftover), "leftover of a dead process removed");
 });
+
+t.test(
+  "a pass that writes nothing sweeps what killed runs left; another host's live temp is kept",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const user = createTestUser(t);
+    const home = new UserHome(user);
+    home.write(DIR, "state.json", "{}\n");
+    const dir = join(user.home, ".config/claude-auth-sync");
+    const dead = join(dir, `.state.json.tmp-${hostname()}-999999-abc`);
+    const legacy = join(dir, ".notice.tmp-999998-abc");
+    const live = join(dir, `.state.json.tmp-${hostname()}-${process.pid}-abc`);
+    const elsewhere = join(dir, ".state.json.tmp-other-host.example-999999-abc");
+    const unrelated = join(dir, "notes.tmp-1");
+    asUserShell(
+      user,
+      `for f in ${dead} ${legacy} ${live} ${elsewhere} ${unrelated}; do echo partial > "$f"; done`,
+    );
+    t.equal(home.sweepTemps(DIR), 2, "two removed");
+    t.notOk(existsSync(dead), "this host, dead process: removed");
+    t.notOk(existsSync(legacy), "an older version's name, dead process: removed");
+    t.ok(existsSync(live), "this host, live process: kept");
+    t.ok(existsSync(elsewhere), "another host (an NFS home), young: kept, its run may be writing");
+    t.ok(existsSync(unrelated), "not one of ours: kept");
+    asUserShell(user, `touch -d '2 minutes ago' ${elsewhere}`);
+    t.equal(home.sweepTemps(DIR), 1, "another host's temp once it is old");
+    t.notOk(existsSync(elsewhere));
+  },
+);
 
 t.test("our own directory found world-writable is made 0700 again before a write", async (t) => {
   if (!requireRoot(t)) return;
