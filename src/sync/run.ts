@@ -439,6 +439,9 @@ function report(
           else if (noticeDue) home.remove(STATE_DIR, NOTICE_FILE);
         });
       }
+    } else if (syncPlan?.mode === "not-enrolled") {
+      // Nothing of ours in the home, and nothing to put there: no identity switch either.
+      previous = undefined;
     } else {
       previous = home.batch(() => {
         const enrolled = syncPlan
