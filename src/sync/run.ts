@@ -112,7 +112,7 @@ export function readLocalState(
   credentialsDir: readonly string[],
   serviceEnvDir: string | undefined,
 ): LocalState {
-  return readHome(home, credentialsDir, serviceEnvDir, false).local;
+  return readHome(home, credentialsDir, serviceEnvDir, { withVerification: false, sweep: false }).local;
 }
 
 /** What the first read of a pass found in the home. */
@@ -139,16 +139,18 @@ function readNotice(home: UserHome): string | undefined {
 /**
  * The local files a pass decides on, its own state and notice, and with `withVerification` the last
  * verification verdict too: all read in one identity switch (each switch signals every thread).
+ * `sweep`: a sync pass also clears what a killed run left in our directory, since a steady pass
+ * writes nothing (and so never sweeps as a write does); read-only callers such as `status` do not.
  */
 function readHome(
   home: UserHome,
   credentialsDir: readonly string[],
   serviceEnvDir: string | undefined,
-  withVerification: boolean,
+  options: { withVerification: boolean; sweep: boolean },
 ): HomeRead {
+  const { withVerification } = options;
   const fromHome = home.batch(() => {
-    // A steady pass writes nothing, so it also clears what a killed run left in our directory.
-    home.sweepTemps(STATE_DIR);
+    if (options.sweep) home.sweepTemps(STATE_DIR);
     let envFile: LocalState["envFile"];
     try {
       const env = home.read(ENV_FILE_DIR, ENV_FILE_NAME);
@@ -238,7 +240,10 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
       local,
       verification: storedVerification,
       seen,
-    } = readHome(home, credentialsDir, config.serviceEnvDir, !request.verify));
+    } = readHome(home, credentialsDir, config.serviceEnvDir, {
+      withVerification: !request.verify,
+      sweep: !request.dryRun, // a dry run changes nothing
+    }));
     syncPlan = plan(parseUserDocument(current), local, now.getTime(), policy);
     // Steady state takes no lock and writes nothing. Changes are decided again under the lock, on a
     // fresh read, so a login, the timer and enable/disable never act on each other's stale view.

@@ -1,6 +1,7 @@
 // `claude-auth sync` end to end: the built binary, a real user, the Vault stand-in with the host policy.
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import t from "tap";
 import { requireRoot } from "../helpers/users.js";
 import { vaultApi } from "../helpers/vault-api.js";
@@ -373,12 +374,24 @@ t.test("dry run prints the plan and changes nothing", async (t) => {
   if (!requireRoot(t)) return;
   const ws = await workstation(t);
   await ws.seed({ setup_token: setupToken("P") });
+  // A killed run's leftover: a real pass sweeps it, a dry run must not.
+  const leftover = `${ws.user.home}/.config/claude-auth-sync/.state.json.tmp-${hostname()}-999999-abc`;
+  execFileSync("runuser", [
+    "-u",
+    ws.user.name,
+    "--",
+    "sh",
+    "-c",
+    `mkdir -p -m 700 "$(dirname ${leftover})" && echo x > ${leftover}`,
+  ]);
   const before = ws.homeSnapshot();
   const run = await ws.sync(["--dry-run"]);
   t.equal(run.code, 0);
   t.match(run.stdout, /write the env file/);
-  t.same(ws.homeSnapshot(), before, "home unchanged");
+  t.same(ws.homeSnapshot(), before, "home unchanged, the leftover included");
   t.notMatch(run.stdout, /sk-ant-oat01-PPPP/, "no token in the plan");
+  t.equal((await ws.sync()).code, 0);
+  t.notOk(existsSync(leftover), "the real pass swept the leftover");
 });
 
 t.test("only root may sync another user; system users are ignored", async (t) => {
