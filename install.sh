@@ -426,6 +426,8 @@ plan_install() {
 
   PAM_LINE=$(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$SRC/hooks/pam/claude-auth" | sed "s|$SHIPPED_BINARY|$INSTALLED_BINARY|g")
   [ "$(printf '%s\n' "$PAM_LINE" | wc -l)" = 1 ] || die "$SRC/hooks/pam/claude-auth must hold exactly one PAM line"
+  # The line releases before 2026-12 shipped: it ran again at close_session, with the user's PAM environment.
+  OLD_PAM_LINE=${PAM_LINE/ type=open_session / }
 
   ITEMS=(
     "$INSTALLED_BINARY|$BINARY|0755"
@@ -587,6 +589,10 @@ install_pam() {
     fi
     return 0
   fi
+  if grep -qxF -- "$OLD_PAM_LINE" "$target"; then
+    upgrade_pam_line "$PAM_FILE"
+    return 0
+  fi
   existing=$(grep -E '^[[:space:]]*-?session[[:space:]].*pam_exec\.so.*claude-auth pam' "$target" || true)
   if [ -n "$existing" ]; then
     warn "$PAM_FILE already runs claude-auth ($existing); not adding a second line. Fix that line by hand to read: $PAM_LINE"
@@ -612,6 +618,24 @@ install_pam() {
   fi
 }
 
+# The old line becomes the new one where it stands. Uninstall still restores byte-for-byte what was
+# there before install.sh first touched the file (or, if it was edited since, removes only our line).
+upgrade_pam_line() { # pam-file
+  local file=$1 target=$ROOT$1 sum=
+  if [ "${M_KIND[$file]:-}" = edit ]; then
+    # Edited by someone since our install: the backup no longer matches, so keep the old sum.
+    [ "$(sha "$target")" = "${M_SUM[$file]}" ] || sum=${M_SUM[$file]}
+  else
+    make_backup "$file"
+  fi
+  changed "edited" "edit" "$file" "PAM line upgraded in place to type=open_session (the old line ran again at close_session, with the user's PAM environment)"
+  [ "$DRY_RUN" = 0 ] || return 0
+  OLD=$OLD_PAM_LINE LINE=$PAM_LINE awk '$0 == ENVIRON["OLD"] { print ENVIRON["LINE"]; next } { print }' "$target" >"$WORK/pam"
+  rewrite_keeping_attrs "$file" "$WORK/pam"
+  record edit "${sum:-$(sha "$target")}" "$file" "$(backup_of "$file")" "$PAM_LINE"
+  save_manifest
+}
+
 install() {
   plan_install
   [ "$DRY_RUN" = 1 ] || ACTING=installing
@@ -627,9 +651,19 @@ install() {
   done
   units_after=$CHANGED
   install_config
+  local path upgraded=
+  for path in "${M_ORDER[@]}"; do
+    # A line an earlier --pam install added is upgraded even without --pam: it is a security fix.
+    if [ "${M_KIND[$path]}" = edit ] && [ "${M_LINE[$path]}" = "$OLD_PAM_LINE" ] &&
+      { [ "$PAM" = 0 ] || [ "$path" != "$PAM_FILE" ]; } &&
+      [ -f "$ROOT$path" ] && grep -qxF -- "$OLD_PAM_LINE" "$ROOT$path"; then
+      upgrade_pam_line "$path"
+      upgraded="$upgraded $path "
+    fi
+  done
   if [ "$PAM" = 1 ]; then
     install_pam
-  elif [ "${M_KIND[$PAM_FILE]:-}" = edit ]; then
+  elif [ "${M_KIND[$PAM_FILE]:-}" = edit ] && [[ $upgraded != *" $PAM_FILE "* ]]; then
     same "unchanged" "$PAM_FILE" "PAM line from an earlier --pam install"
   fi
   [ "$units_after" = "$units_before" ] || daemon_reload

@@ -43,7 +43,7 @@ export interface SystemPaths {
 }
 
 export const INSTALLED_BINARY = "/usr/local/bin/claude-auth";
-export const PAM_LINE = `session optional pam_exec.so quiet ${INSTALLED_BINARY} pam --config ${DEFAULT_CONFIG_PATH}`;
+export const PAM_LINE = `session optional pam_exec.so type=open_session quiet ${INSTALLED_BINARY} pam --config ${DEFAULT_CONFIG_PATH}`;
 const INSTALL_FIX = "run ./install.sh from the claude-auth-sync release as root; it installs";
 
 export function systemPaths(root = "/"): SystemPaths {

@@ -10,7 +10,7 @@ import t, { type Test } from "tap";
 import { createTestUser, requireRoot } from "../helpers/users.js";
 
 const PAM_FILE = join(dirname(fileURLToPath(import.meta.url)), "../../hooks/pam/claude-auth");
-const CONTRACT_LINE = "session optional pam_exec.so quiet /usr/local/bin/claude-auth pam";
+const CONTRACT_LINE = "session optional pam_exec.so type=open_session quiet /usr/local/bin/claude-auth pam";
 const CONFIG_ARGS = "--config /etc/claude-auth-sync/config.env";
 const PAMTESTER = "/usr/bin/pamtester";
 
@@ -57,6 +57,7 @@ t.test("the checker rejects a second line, a changed control flag and a changed 
   t.match(checkPamFile(good.replace("/usr/local/bin/claude-auth", "/usr/bin/claude-auth")), {
     problem: /contract/,
   });
+  t.match(checkPamFile(good.replace(" type=open_session", "")), { problem: /contract line/ });
   t.match(checkPamFile("# only comments\n"), { problem: /0 non-comment lines/ });
 });
 
@@ -126,15 +127,15 @@ function requirePamtester(t: Test): boolean {
   return false;
 }
 
-t.test("in a real PAM stack the command runs as root at session open and close, with PAM_USER", async (t) => {
+t.test("in a real PAM stack the command runs as root at session open only, with PAM_USER", async (t) => {
   if (!requireRoot(gate(t)) || !requirePamtester(t)) return;
   const user = createTestUser(t);
   const run = runPamStack(t, user.name, { stubExit: 0 });
   t.equal(run.status, 0, "the session opens and closes", { output: run.output });
   t.same(
     run.calls.map((call) => call.env.PAM_TYPE),
-    ["open_session", "close_session"],
-    "called once per phase",
+    ["open_session"],
+    "type=open_session: not run again at close_session, when a later pam_env may have read the user's ~/.pam_environment",
   );
   for (const call of run.calls) {
     t.equal(call.ruid, "0", "real uid 0: the sync can read Vault with the host identity");
@@ -149,7 +150,7 @@ t.test("a failing command never fails the session; with 'required' it would", as
   if (!requireRoot(gate(t)) || !requirePamtester(t)) return;
   const user = createTestUser(t);
   const shipped = runPamStack(t, user.name, { stubExit: 1 });
-  t.equal(shipped.calls.length, 2, "the failing command ran", { output: shipped.output });
+  t.equal(shipped.calls.length, 1, "the failing command ran", { output: shipped.output });
   t.equal(shipped.status, 0, "optional: the login goes on", { output: shipped.output });
 
   // Negative control, and the edit CLAUDE_AUTH_SYNC_PAM_STRICT=1 needs to have any effect.

@@ -35,7 +35,7 @@ const PAMTESTER = "/usr/bin/pamtester";
 const SYSTEMD_ANALYZE = "/usr/bin/systemd-analyze";
 const SHELLCHECK = "/usr/bin/shellcheck";
 const PAM_LINE = (prefix: string) =>
-  `session optional pam_exec.so quiet ${prefix}/bin/claude-auth pam --config /etc/claude-auth-sync/config.env`;
+  `session optional pam_exec.so type=open_session quiet ${prefix}/bin/claude-auth pam --config /etc/claude-auth-sync/config.env`;
 
 /** The contract's install layout for a prefix, with the mode each file must have. */
 function layout(prefix = "/usr/local"): Record<string, number> {
@@ -316,6 +316,71 @@ t.test(
     t.equal(read(join(root, "etc/pam.d/common-session")), `${debian}${PAM_LINE("/usr/local")}\n`);
   },
 );
+
+/** The line releases before type=open_session shipped: it ran again at close_session. */
+const OLD_PAM_LINE = (prefix: string) => PAM_LINE(prefix).replace(" type=open_session", "");
+
+/** Rewrites an install into one made by a release that shipped the old line (file and manifest). */
+function downgradeToOldLine(root: string, pamPath: string): void {
+  writeFileSync(pamPath, read(pamPath).replace(PAM_LINE("/usr/local"), OLD_PAM_LINE("/usr/local")));
+  const manifestPath = join(root, MANIFEST.slice(1));
+  const sum = createHash("sha256").update(readFileSync(pamPath)).digest("hex");
+  writeFileSync(
+    manifestPath,
+    read(manifestPath)
+      .split("\n")
+      .map((line) =>
+        line.startsWith("edit\t")
+          ? line
+              .replace(/^edit\t[0-9a-f]+\t/, `edit\t${sum}\t`)
+              .replace(PAM_LINE("/usr/local"), OLD_PAM_LINE("/usr/local"))
+          : line,
+      )
+      .join("\n"),
+  );
+}
+
+t.test(
+  "an old line (no type=open_session) from an earlier install is upgraded in place, even without --pam; uninstall still restores byte-for-byte",
+  async (t) => {
+    const { root } = populatedRoot(t);
+    const before = snapshot(root);
+    t.equal((await installRelease(["--root", root, "--pam"])).code, 0);
+    const pamPath = join(root, "etc/pam.d/common-session");
+    downgradeToOldLine(root, pamPath);
+    const oldText = read(pamPath);
+    t.ok(oldText.split("\n").includes(OLD_PAM_LINE("/usr/local")), "the old release's line is in place");
+
+    const upgraded = await installRelease(["--root", root]);
+    t.equal(upgraded.code, 0, "the re-install succeeds", { output: upgraded.stdout + upgraded.stderr });
+    t.match(upgraded.stdout, /upgraded in place to type=open_session/, "the upgrade is named");
+    t.equal(
+      read(pamPath),
+      oldText.replace(OLD_PAM_LINE("/usr/local"), PAM_LINE("/usr/local")),
+      "the line changed where it stood; nothing else in the file did",
+    );
+    t.equal(modeOf(pamPath), 0o640, "the file keeps its mode");
+    const again = await installRelease(["--root", root, "--pam"]);
+    t.equal(again.code, 0);
+    t.equal(read(pamPath).split("claude-auth pam").length - 1, 1, "a second install adds no second line");
+
+    const removed = await install(["--root", root, "--uninstall"]);
+    t.equal(removed.code, 0, "uninstall succeeds", { output: removed.stdout + removed.stderr });
+    t.same(snapshot(root), before, "the tree is exactly as before the first install");
+  },
+);
+
+t.test("a hand-added old line is upgraded by --pam, and uninstall puts the admin's file back", async (t) => {
+  const { root, pamText } = populatedRoot(t);
+  const pamPath = join(root, "etc/pam.d/common-session");
+  writeFileSync(pamPath, `${pamText}\n${OLD_PAM_LINE("/usr/local")}\n`);
+  const handMade = read(pamPath);
+  const result = await installRelease(["--root", root, "--pam"]);
+  t.equal(result.code, 0, "install --pam succeeds", { output: result.stdout + result.stderr });
+  t.equal(read(pamPath), `${pamText}\n${PAM_LINE("/usr/local")}\n`, "upgraded in place, not added twice");
+  t.equal((await install(["--root", root, "--uninstall"])).code, 0);
+  t.equal(read(pamPath), handMade, "byte-for-byte the file as the admin had it");
+});
 
 t.test("a PAM file changed after install: --uninstall removes only our line", async (t) => {
   const { root, pamText } = populatedRoot(t);
