@@ -12,6 +12,7 @@ import { RENEW_SETUP_TOKEN, setupTokenAge } from "../status/setup-token-age.js";
 import { FIELD, parseUserDocument, type UserDocument } from "../sync/user-document.js";
 import type { SystemUser } from "../system/users.js";
 import type { KvDocument } from "../vault/kv.js";
+import { type PamRule, type PamSource, pamFacts } from "./pam-stacks.js";
 
 export type FindingStatus = "ok" | "warn" | "fail";
 
@@ -236,71 +237,120 @@ export function checkConfigValues(
 
 // --- installation -----------------------------------------------------------------------------------
 
-interface PamHit {
-  file: string;
-  type: string;
-  binary: string;
+/** /etc/pam.d below the checked root; absolute include paths are read below the root too. */
+function pamSource(paths: SystemPaths): PamSource {
+  return {
+    services() {
+      try {
+        return readdirSync(paths.pamDir)
+          .filter((name) => !name.startsWith("."))
+          .sort();
+      } catch {
+        return [];
+      }
+    },
+    read(nameOrPath) {
+      const file = nameOrPath.startsWith("/") ? join(paths.root, nameOrPath) : join(paths.pamDir, nameOrPath);
+      try {
+        if (!statSync(file).isFile()) return undefined;
+        return { file, text: readFileSync(file, "utf8") };
+      } catch {
+        return undefined;
+      }
+    },
+  };
 }
 
-function findPamLines(pamDir: string): PamHit[] {
-  let names: string[];
-  try {
-    names = readdirSync(pamDir);
-  } catch {
-    return [];
-  }
-  const hits: PamHit[] = [];
-  for (const name of names.sort()) {
-    const file = join(pamDir, name);
-    let text: string;
-    try {
-      if (!statSync(file).isFile()) continue;
-      text = readFileSync(file, "utf8");
-    } catch {
-      continue;
-    }
-    for (const rawLine of text.split("\n")) {
-      const line = rawLine.replace(/#.*/, "").trim();
-      const match = /^-?(\w+)\s+(?:\[[^\]]*\]|\S+)\s+\S*pam_exec\.so\b(.*)$/.exec(line);
-      const command = match?.[2] ? /(\S*claude-auth)\s+pam(?:\s|$)/.exec(match[2]) : null;
-      if (match?.[1] && command?.[1]) hits.push({ file, type: match[1], binary: command[1] });
-    }
-  }
-  return hits;
-}
+const where = (rule: PamRule) => `${rule.file}:${rule.line}`;
 
-export function checkPamLine(paths: SystemPaths): Finding {
-  const hits = findPamLines(paths.pamDir);
+/**
+ * Every stack that runs our line, as PAM expands it: each line's binary, config and `type=`, and no
+ * `pam_env user_readenv=1` before it (it would hand the user's ~/.pam_environment to a root process).
+ */
+export function checkPamStacks(paths: SystemPaths): Finding[] {
+  const facts = pamFacts(pamSource(paths));
   const fix = `add this line to ${join(paths.pamDir, "common-session")} (or run ./install.sh --pam as root):\n    ${PAM_LINE}`;
-  const session = hits.find((hit) => hit.type === "session");
-  if (!session) {
-    return hits[0]
-      ? fail(
-          "pam",
-          `${hits[0].file} calls claude-auth pam in the "${hits[0].type}" stack, not "session": logins never sync`,
-          fix,
-        )
-      : fail(
-          "pam",
-          `no pam_exec.so line calling \`claude-auth pam\` in ${paths.pamDir}: logins do not sync`,
-          fix,
-        );
+  const sessionRules = facts.ours.filter((rule) => rule.type === "session");
+  if (sessionRules.length === 0) {
+    const other = facts.ours[0];
+    return [
+      other
+        ? fail(
+            "pam",
+            `${where(other)} calls claude-auth pam in the "${other.type}" stack, not "session": logins never sync`,
+            fix,
+          )
+        : fail(
+            "pam",
+            `no pam_exec.so line calling \`claude-auth pam\` in ${paths.pamDir}: logins do not sync`,
+            fix,
+          ),
+    ];
   }
-  if (!session.binary.startsWith("/")) {
-    return fail(
-      "pam",
-      `${session.file}: pam_exec runs without PATH, so "${session.binary}" is not found`,
-      `use the absolute path: ${PAM_LINE}`,
+  const findings: Finding[] = [];
+  for (const rule of sessionRules) {
+    const services = facts.servicesRunning.get(where(rule)) ?? [];
+    const config = rule.config ?? DEFAULT_CONFIG_PATH;
+    if (!rule.binary.startsWith("/")) {
+      findings.push(
+        fail(
+          "pam",
+          `${where(rule)}: pam_exec runs without PATH, so "${rule.binary}" is not found`,
+          `use the absolute path: ${PAM_LINE}`,
+        ),
+      );
+    } else if (!isExecutable(join(paths.root, rule.binary))) {
+      findings.push(
+        fail(
+          "pam",
+          `${where(rule)} calls ${rule.binary}, which is missing or not executable`,
+          `${INSTALL_FIX} ${INSTALLED_BINARY}`,
+        ),
+      );
+    } else if (!rule.openSessionOnly) {
+      findings.push(
+        fail(
+          "pam-open-session",
+          `${where(rule)} has no type=open_session: pam_exec runs claude-auth as root again at close_session, with whatever a later pam_env user_readenv=1 read from the user's ~/.pam_environment (LD_PRELOAD, OPENSSL_CONF: the user's code as root)`,
+          `make the line read (./install.sh --pam upgrades it in place):\n    ${PAM_LINE}`,
+        ),
+      );
+    } else if (!existsPlain(join(paths.root, config))) {
+      findings.push(
+        fail(
+          "pam",
+          `${where(rule)} runs claude-auth pam --config ${config}, which does not exist`,
+          `create ${config} or fix the --config path in the line`,
+        ),
+      );
+    } else {
+      const by =
+        services.length > 0
+          ? `; run by ${services.map((s) => basename(s)).join(", ")}`
+          : "; no service includes it";
+      findings.push(
+        ok("pam", `${where(rule)} runs ${rule.binary} pam --config ${config} at session open${by}`),
+      );
+    }
+  }
+  for (const found of facts.userEnvBeforeOurs) {
+    findings.push(
+      fail(
+        "pam-user-env",
+        `${where(found.envRule)} (${found.envRule.text}) runs before ${where(found.ours)} in ${found.services.join(", ")}: at session open the user's ~/.pam_environment reaches claude-auth as root, and LD_PRELOAD or OPENSSL_CONF there run the user's code before claude-auth can refuse`,
+        `in ${found.services.join(", ")}, move that pam_env line after the line that runs claude-auth (Debian's sshd has it after @include common-session), or drop user_readenv=1`,
+      ),
     );
   }
-  if (!isExecutable(join(paths.root, session.binary))) {
-    return fail(
-      "pam",
-      `${session.file} calls ${session.binary}, which is missing or not executable`,
-      `${INSTALL_FIX} ${INSTALLED_BINARY}`,
-    );
+  return findings;
+}
+
+function existsPlain(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
   }
-  return ok("pam", `${session.file} runs ${session.binary} pam at session open`);
 }
 
 /** The first word of the first `key=` line (without systemd's -+@!: prefixes). */

@@ -31,7 +31,7 @@ import {
   checkEnvDirectory,
   checkEnvFile,
   checkOauthTokenEnvironment,
-  checkPamLine,
+  checkPamStacks,
   checkServiceCopy,
   checkShellRc,
   checkShellSnippets,
@@ -81,7 +81,7 @@ export async function runDoctor(request: DoctorRequest): Promise<DoctorReport> {
   findings.push(...values.findings);
   const config = values.config;
 
-  findings.push(checkPamLine(paths), checkUnits(paths));
+  findings.push(...checkPamStacks(paths), checkUnits(paths));
   let envFile: EnvFileFacts | undefined;
   if (user) {
     findings.push(checkTimer(paths, user));

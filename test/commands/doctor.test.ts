@@ -49,6 +49,7 @@ function installTree(t: { teardown(fn: () => void): void }, user: string): strin
     text: `session [default=1] pam_permit.so\nsession required pam_unix.so\n${PAM_LINE}\n`,
   });
   put("etc/pam.d/sshd", { text: "@include common-session\n" });
+  put("etc/claude-auth-sync/config.env", "hooks/config/config.env"); // the PAM line's --config
   put("etc/systemd/system/claude-auth-sync@.service", "hooks/systemd/claude-auth-sync@.service");
   put("etc/systemd/system/claude-auth-sync@.timer", "hooks/systemd/claude-auth-sync@.timer");
   put(
@@ -127,7 +128,10 @@ t.test("a healthy setup: every check ok, exit 0, text and JSON", async (t) => {
     finding(run, "vault-capabilities")?.message,
     /may create, read and update .* \(patch is not needed\)/,
   );
-  t.match(finding(run, "pam")?.message, /common-session runs \/usr\/local\/bin\/claude-auth pam/);
+  t.match(
+    finding(run, "pam")?.message,
+    /common-session:3 runs \/usr\/local\/bin\/claude-auth pam --config \/etc\/claude-auth-sync\/config\.env at session open; run by common-session, sshd/,
+  );
 
   const text = await runBinary(["doctor", "--user", ws.user.name, "--config", ws.config, "--root", root]);
   t.equal(text.code, 0);
@@ -219,7 +223,7 @@ t.test("a missing PAM line fails with the line to add", async (t) => {
   );
   t.match(
     pam?.fix,
-    /session optional pam_exec\.so quiet \/usr\/local\/bin\/claude-auth pam --config \/etc\/claude-auth-sync\/config\.env/,
+    /session optional pam_exec\.so type=open_session quiet \/usr\/local\/bin\/claude-auth pam --config \/etc\/claude-auth-sync\/config\.env/,
   );
 });
 
