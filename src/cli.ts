@@ -1,6 +1,7 @@
 // The admin command line (yargs): help, version and every command but the login path's fast lane.
 import yargs, { type Argv } from "yargs";
 import { ExitCode } from "./errors.js";
+import { printErr } from "./system/terminal-text.js";
 import { VERSION_LINE } from "./version.js";
 
 /** Bad argv, already reported on stderr. */
@@ -279,7 +280,7 @@ export async function runCli(argv: string[]): Promise<number> {
     .wrap(Math.min(100, process.stdout.columns || 100))
     .fail((message, error) => {
       if (error) throw error;
-      process.stderr.write(`claude-auth: ${message}\nRun 'claude-auth --help' for the commands.\n`);
+      printErr(`claude-auth: ${message}\nRun 'claude-auth --help' for the commands.\n`);
       // Thrown, not just recorded: with exitProcess(false) yargs would otherwise still run the handler.
       throw new CliUsageFailure();
     })

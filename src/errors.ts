@@ -1,3 +1,5 @@
+import { terminalLine } from "./system/terminal-text.js";
+
 /** Exit codes fixed by the contract; every failure maps to exactly one. */
 export const ExitCode = {
   ok: 0,
@@ -56,11 +58,16 @@ export class VaultDeniedError extends AuthSyncError {
   }
 }
 
+/** Between an error's message and its fix in formatError's text. */
+export const FIX_SEPARATOR = "\n  fix: ";
+
+/**
+ * The message on one line (it may quote a user's file or a Vault response: a newline in it cannot
+ * start a line of its own), then our fix, if any.
+ */
 export function formatError(error: unknown): string {
-  if (error instanceof AuthSyncError) {
-    return error.hint ? `${error.message}\n  fix: ${error.hint}` : error.message;
-  }
-  return error instanceof Error ? error.message : String(error);
+  const message = terminalLine(error instanceof Error ? error.message : String(error));
+  return error instanceof AuthSyncError && error.hint ? `${message}${FIX_SEPARATOR}${error.hint}` : message;
 }
 
 export function exitCodeOf(error: unknown): ExitCode {

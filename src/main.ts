@@ -1,6 +1,7 @@
 // argv -> command. The login path (`pam`, `sync`) loads only what it uses: no CLI framework, and not
 // even the admin commands' code, which is a second bundle (src/cli-loader.ts).
 import { ExitCode } from "./errors.js";
+import { printErr } from "./system/terminal-text.js";
 import { VERSION_LINE } from "./version.js";
 
 async function main(argv: string[]): Promise<number> {
@@ -20,9 +21,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(
-      `claude-auth: unexpected failure: ${error instanceof Error ? error.message : String(error)}\n`,
-    );
+    printErr(`claude-auth: unexpected failure: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exitCode = ExitCode.error;
   },
 );

@@ -3,6 +3,7 @@ import { bashCompletion } from "../completion/bash.js";
 import { fishCompletion } from "../completion/fish.js";
 import { zshCompletion } from "../completion/zsh.js";
 import { ExitCode, formatError, UsageError } from "../errors.js";
+import { printErr } from "../system/terminal-text.js";
 
 export const completionShells = ["bash", "zsh", "fish"] as const;
 export type CompletionShell = (typeof completionShells)[number];
@@ -23,10 +24,11 @@ export function completionScript(shell: string): string {
 
 export async function completionCommand(shell: string): Promise<number> {
   try {
+    // Our own static script, printed byte for byte: nothing a user wrote is in it.
     process.stdout.write(completionScript(shell));
     return ExitCode.ok;
   } catch (error) {
-    process.stderr.write(`claude-auth completion: ${formatError(error)}\n`);
+    printErr(`claude-auth completion: ${formatError(error)}\n`);
     return ExitCode.usage;
   }
 }

@@ -4,6 +4,7 @@ import { systemPaths } from "../doctor/checks.js";
 import { renderDoctor } from "../doctor/render.js";
 import { runDoctor } from "../doctor/run.js";
 import { exitCodeOf, formatError } from "../errors.js";
+import { printErr, printOut, terminalJson } from "../system/terminal-text.js";
 import { currentUser, isRoot, type SystemUser } from "../system/users.js";
 import { VERSION_LINE } from "../version.js";
 import { resolveTargetUser } from "./context.js";
@@ -33,10 +34,10 @@ export async function doctorCommand(options: CommandOptions, doctor: DoctorOptio
       claudeConfigDir: process.env.CLAUDE_CONFIG_DIR,
       now: new Date(),
     });
-    process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderDoctor(report)}\n`);
+    printOut(options.json ? `${terminalJson(report)}\n` : `${renderDoctor(report)}\n`);
     return report.exitCode;
   } catch (error) {
-    process.stderr.write(`claude-auth doctor: ${formatError(error)}\n`);
+    printErr(`claude-auth doctor: ${formatError(error)}\n`);
     return exitCodeOf(error);
   }
 }

@@ -5,6 +5,7 @@ import { DEFAULT_CONFIG_PATH } from "../config.js";
 import { ExitCode, exitCodeOf, formatError } from "../errors.js";
 import { runSync } from "../sync/run.js";
 import { syslog } from "../system/syslog.js";
+import { printErr } from "../system/terminal-text.js";
 import { currentUser, isRoot, lookupUser, parseLoginName } from "../system/users.js";
 import { isIgnored, loadCommandConfig } from "./context.js";
 import { logLine } from "./report.js";
@@ -21,7 +22,7 @@ PAM line (installed by install.sh --pam):
 
 /** pam_exec discards our output unless configured with log=; syslog keeps one line per login. */
 function log(line: string): void {
-  process.stderr.write(`${line}\n`);
+  printErr(`${line}\n`);
   syslog(line);
 }
 
@@ -64,7 +65,7 @@ export async function pamCommand(argv: string[]): Promise<number> {
     // steady state spawns no logger process.
     const line = logLine(result, "pam");
     if (result.exitCode !== ExitCode.ok || result.applied.length > 0) log(line);
-    else process.stderr.write(`${line}\n`);
+    else printErr(`${line}\n`);
     // "SSO required" is news about the credential, not a failed sync: it never fails a login.
     return strict && result.exitCode !== ExitCode.ssoRequired ? result.exitCode : ExitCode.ok;
   } catch (error) {

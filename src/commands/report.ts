@@ -1,7 +1,9 @@
 // How a sync result is shown: one log line, a human summary, or JSON. Never a secret: actions are
 // reduced to their kind and what they touched.
+import { FIX_SEPARATOR } from "../errors.js";
 import type { Action } from "../sync/plan.js";
 import type { SyncResult } from "../sync/run.js";
+import { terminalLines } from "../system/terminal-text.js";
 
 function describeAction(action: Action): string {
   switch (action.kind) {
@@ -71,6 +73,9 @@ export function humanResult(result: SyncResult): string {
     }
     for (const reason of result.plan.reasons) lines.push(`  · ${reason}`);
   }
-  if (result.exitCode !== 0) lines.push(result.message);
-  return lines.join("\n");
+  if (result.exitCode === 0) return terminalLines(lines);
+  // The message is one line whatever it quotes; a fix below it is ours and may span lines.
+  const fixAt = result.message.indexOf(FIX_SEPARATOR);
+  if (fixAt < 0) return terminalLines([...lines, result.message]);
+  return `${terminalLines([...lines, result.message.slice(0, fixAt)])}${result.message.slice(fixAt)}`;
 }

@@ -7,6 +7,7 @@ import type { CommandOptions } from "../cli.js";
 import { ExitCode, exitCodeOf, formatError, InvalidDataError, UsageError } from "../errors.js";
 import { changeSetupToken, type SetupTokenIntent, type SetupTokenOutcome } from "../sync/setup-token-mode.js";
 import { promptHidden, readSecretFromStdin } from "../system/secret-input.js";
+import { printErr, printOut, terminalJson } from "../system/terminal-text.js";
 import { currentUser } from "../system/users.js";
 import { isIgnored, loadCommandConfig, resolveTargetUser } from "./context.js";
 import { publicResult } from "./report.js";
@@ -46,7 +47,7 @@ async function liveCheck(token: string, options: SetupTokenCommandOptions, baseU
     );
   }
   if (check.verdict === "unknown") {
-    process.stderr.write(
+    printErr(
       `warning: could not check the token against ${baseUrl.origin}: ${check.reason}; storing it anyway\n`,
     );
   }
@@ -87,14 +88,14 @@ export async function setupTokenCommand(
       claudeConfigDir: self.uid === user.uid ? process.env.CLAUDE_CONFIG_DIR : undefined,
     });
     const exitCode = exitCodeFor(outcome);
-    process.stdout.write(
+    printOut(
       options.json
-        ? `${JSON.stringify(jsonReport(outcome, check, options.noVerify, exitCode), null, 2)}\n`
+        ? `${terminalJson(jsonReport(outcome, check, options.noVerify, exitCode))}\n`
         : `${humanReport(outcome, check, options.noVerify)}\n`,
     );
     return exitCode;
   } catch (error) {
-    process.stderr.write(`claude-auth ${intent}: ${formatError(error)}\n`);
+    printErr(`claude-auth ${intent}: ${formatError(error)}\n`);
     return exitCodeOf(error);
   }
 }

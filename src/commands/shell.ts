@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { ExitCode, exitCodeOf, formatError, UsageError } from "../errors.js";
 import { installRcBlock, type RcChange, uninstallRcBlock } from "../shell/rc-file.js";
 import { type Shell, shellByName, shellForLoginShell, shellNames } from "../shell/shell.js";
+import { printErr, printOut, terminalJson } from "../system/terminal-text.js";
 import { lookupLoginShell, type SystemUser } from "../system/users.js";
 import { resolveTargetUser } from "./context.js";
 
@@ -34,12 +35,10 @@ export async function shellCommand(action: ShellAction, options: ShellOptions): 
       snippetInstalled: existsSync(shell.snippetPath),
       undo: counterCommand(action, shell, options.user),
     };
-    process.stdout.write(
-      options.json ? `${JSON.stringify(report, null, 2)}\n` : `${humanReport(report, change)}\n`,
-    );
+    printOut(options.json ? `${terminalJson(report)}\n` : `${humanReport(report, change)}\n`);
     return ExitCode.ok;
   } catch (error) {
-    process.stderr.write(`claude-auth shell ${action}: ${formatError(error)}\n`);
+    printErr(`claude-auth shell ${action}: ${formatError(error)}\n`);
     return exitCodeOf(error);
   }
 }

@@ -7,6 +7,7 @@ import { renderStatus } from "../status/render.js";
 import { credentialsDirectory, readLocalState } from "../sync/run.js";
 import { invalidNotice, verifyCredential } from "../sync/verify.js";
 import { UserHome } from "../system/home.js";
+import { printErr, printOut, terminalJson } from "../system/terminal-text.js";
 import { currentUser, isRoot, type SystemUser } from "../system/users.js";
 import { loadCommandConfig, resolveTargetUser } from "./context.js";
 
@@ -37,14 +38,14 @@ export async function statusCommand(options: CommandOptions): Promise<number> {
     const verification =
       options.verify && config ? await verifyNow(user, config, self.uid === user.uid) : undefined;
     const output = verification ? { ...report, verification } : report;
-    process.stdout.write(
+    printOut(
       options.json
-        ? `${JSON.stringify(output, null, 2)}\n`
+        ? `${terminalJson(output)}\n`
         : `${renderStatus(report)}${verification ? `\n${renderVerification(verification)}` : ""}\n`,
     );
     return report.exitCode;
   } catch (error) {
-    process.stderr.write(`claude-auth status: ${formatError(error)}\n`);
+    printErr(`claude-auth status: ${formatError(error)}\n`);
     return exitCodeOf(error);
   }
 }

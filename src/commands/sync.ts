@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { ExitCode, exitCodeOf, formatError, UsageError } from "../errors.js";
 import { runSync } from "../sync/run.js";
+import { printErr, printOut, terminalJson } from "../system/terminal-text.js";
 import { currentUser } from "../system/users.js";
 import { isIgnored, loadCommandConfig, resolveTargetUser } from "./context.js";
 import { humanResult, logLine, publicResult } from "./report.js";
@@ -54,7 +55,7 @@ export async function syncCommand(argv: string[]): Promise<number> {
       allowPositionals: false,
     }));
   } catch (error) {
-    process.stderr.write(`claude-auth sync: ${(error as Error).message}\n\n${SYNC_USAGE}\n`);
+    printErr(`claude-auth sync: ${(error as Error).message}\n\n${SYNC_USAGE}\n`);
     return ExitCode.usage;
   }
   try {
@@ -62,8 +63,8 @@ export async function syncCommand(argv: string[]): Promise<number> {
     const user = resolveTargetUser(values.user);
     if (isIgnored(user, config)) {
       const line = `${user.name}: ignored (uid ${user.uid} is below CLAUDE_AUTH_SYNC_MIN_UID=${config.minUid})`;
-      process.stdout.write(
-        values.json ? `${JSON.stringify({ user: user.name, ignored: true, exitCode: 0 })}\n` : `${line}\n`,
+      printOut(
+        values.json ? `${terminalJson({ user: user.name, ignored: true, exitCode: 0 })}\n` : `${line}\n`,
       );
       return ExitCode.ok;
     }
@@ -79,14 +80,14 @@ export async function syncCommand(argv: string[]): Promise<number> {
       // Proactive renewal of Claude's credential (CLAUDE_AUTH_SYNC_RENEW): sync only, never `pam`.
       renewCredential: true,
     });
-    if (values.json) process.stdout.write(`${JSON.stringify(publicResult(result), null, 2)}\n`);
-    else process.stdout.write(`${humanResult(result)}\n`);
-    if (!process.stdout.isTTY && !values.json) process.stderr.write(`${logLine(result, "sync")}\n`);
+    if (values.json) printOut(`${terminalJson(publicResult(result))}\n`);
+    else printOut(`${humanResult(result)}\n`);
+    if (!process.stdout.isTTY && !values.json) printErr(`${logLine(result, "sync")}\n`);
+    for (const warning of result.warnings ?? []) printErr(`claude-auth sync: warning: ${warning}\n`);
     return result.exitCode;
   } catch (error) {
-    if (error instanceof UsageError)
-      process.stderr.write(`claude-auth sync: ${formatError(error)}\n\n${SYNC_USAGE}\n`);
-    else process.stderr.write(`claude-auth sync: ${formatError(error)}\n`);
+    if (error instanceof UsageError) printErr(`claude-auth sync: ${formatError(error)}\n\n${SYNC_USAGE}\n`);
+    else printErr(`claude-auth sync: ${formatError(error)}\n`);
     return exitCodeOf(error);
   }
 }

@@ -5,6 +5,7 @@ import { ExitCode, exitCodeOf, formatError } from "../errors.js";
 import { credentialsDirectory, runSync } from "../sync/run.js";
 import { startWatch, watchConfig } from "../sync/watch.js";
 import { UserHome } from "../system/home.js";
+import { printErr, terminalLine } from "../system/terminal-text.js";
 import { currentUser } from "../system/users.js";
 import { isIgnored, loadCommandConfig, resolveTargetUser } from "./context.js";
 import { logLine } from "./report.js";
@@ -20,15 +21,13 @@ export async function watchCommand(options: WatchCommandOptions): Promise<number
     const config = watchConfig(loadCommandConfig(options.config));
     const user = resolveTargetUser(options.user);
     if (isIgnored(user, config)) {
-      process.stderr.write(
-        `claude-auth watch: ${user.name} is below CLAUDE_AUTH_SYNC_MIN_UID; nothing to watch\n`,
-      );
+      printErr(`claude-auth watch: ${user.name} is below CLAUDE_AUTH_SYNC_MIN_UID; nothing to watch\n`);
       return ExitCode.ok;
     }
     const self = currentUser();
     const claudeConfigDir = self.uid === user.uid ? process.env.CLAUDE_CONFIG_DIR : undefined;
     const home = new UserHome(user);
-    const log = (line: string) => process.stderr.write(`${line}\n`);
+    const log = (line: string) => printErr(`${terminalLine(line)}\n`);
     const watcher = startWatch({
       config,
       home,
@@ -58,7 +57,7 @@ export async function watchCommand(options: WatchCommandOptions): Promise<number
     await watcher.done;
     return ExitCode.ok;
   } catch (error) {
-    process.stderr.write(`claude-auth watch: ${formatError(error)}\n`);
+    printErr(`claude-auth watch: ${formatError(error)}\n`);
     return exitCodeOf(error);
   }
 }

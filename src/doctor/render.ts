@@ -1,4 +1,5 @@
 // `claude-auth doctor` for people: one line per finding, its fix indented below, a summary last.
+import { terminalLines } from "../system/terminal-text.js";
 import type { DoctorReport } from "./run.js";
 
 const MARK = { ok: "ok  ", warn: "WARN", fail: "FAIL" } as const;
@@ -10,7 +11,10 @@ export function renderDoctor(report: DoctorReport, verbose = true): string {
   for (const finding of report.findings) {
     if (!verbose && finding.status === "ok") continue;
     lines.push(`  ${MARK[finding.status]}  ${finding.id}: ${finding.message}`);
-    if (finding.fix) lines.push(`        fix: ${finding.fix.replace(/\n/g, "\n        ")}`);
+    if (finding.fix) {
+      const [first, ...more] = finding.fix.split("\n");
+      lines.push(`        fix: ${first}`, ...more.map((fixLine) => `        ${fixLine}`));
+    }
   }
   const { fail, warn } = report.summary;
   lines.push(
@@ -20,5 +24,5 @@ export function renderDoctor(report: DoctorReport, verbose = true): string {
         ? `no problems, ${warn} warning${warn === 1 ? "" : "s"}`
         : "all good",
   );
-  return lines.join("\n");
+  return terminalLines(lines);
 }

@@ -1,5 +1,6 @@
 // `claude-auth status` for people: one line per fact, warnings last. Only what StatusReport holds, so
 // the text can carry no more than the JSON (and neither carries a secret).
+import { terminalLines } from "../system/terminal-text.js";
 import type { StatusReport } from "./collect.js";
 
 function relative(iso: string | null, now: string): string {
@@ -146,5 +147,5 @@ export function renderStatus(report: StatusReport): string {
   if (report.pendingChanges.length > 0) lines.push(line("next sync", report.pendingChanges.join("; ")));
   if (report.notice) lines.push(line("notice", report.notice));
   for (const warning of report.warnings) lines.push(`warning: ${warning}`);
-  return lines.join("\n");
+  return terminalLines(lines);
 }

@@ -2,10 +2,16 @@
 // The line goes on logger's standard input, never its argv; we do not wait for it.
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
+import { terminalLine } from "./terminal-text.js";
 
 const load = createRequire(import.meta.url);
 
 export const LOGGER = "/usr/bin/logger";
+
+/** What logger(1) receives: one line, our newlines joined with a space, every other control escaped. */
+export function syslogLine(line: string): string {
+  return `${terminalLine(line.replace(/\n/g, " "))}\n`;
+}
 
 export function syslog(line: string): void {
   if (!existsSync(LOGGER)) return;
@@ -18,7 +24,7 @@ export function syslog(line: string): void {
     });
     child.on("error", () => undefined);
     child.stdin.on("error", () => undefined);
-    child.stdin.end(`${line.replace(/\n/g, " ")}\n`);
+    child.stdin.end(syslogLine(line));
     child.unref();
   } catch {
     // Logging must never fail a login.
