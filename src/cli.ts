@@ -87,7 +87,11 @@ export async function runCli(argv: string[]): Promise<number> {
     .command(
       "pam",
       "entry point for pam_exec at session open (reads PAM_USER, PAM_TYPE)",
-      (y) => y.example("session optional pam_exec.so quiet /usr/local/bin/claude-auth pam", "the PAM line"),
+      (y) =>
+        y.example(
+          "session optional pam_exec.so type=open_session quiet /usr/local/bin/claude-auth pam",
+          "the PAM line",
+        ),
       async (args) => {
         const { pamCommand } = await import("./commands/pam.js");
         setExit(await pamCommand(args.config ? ["--config", args.config] : []));

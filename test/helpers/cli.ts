@@ -5,7 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const BINARY = fileURLToPath(new URL("../../dist/claude-auth", import.meta.url));
+/** The built executable; CLAUDE_AUTH_TEST_BINARY runs the tests against another build (e.g. the previous one). */
+export const BINARY =
+  process.env.CLAUDE_AUTH_TEST_BINARY ?? fileURLToPath(new URL("../../dist/claude-auth", import.meta.url));
 
 export interface RunResult {
   code: number | null;
@@ -24,10 +26,19 @@ export interface RunOptions {
   cwd?: string;
 }
 
+/**
+ * The binary's argv through env(1): tap adds its own NODE_OPTIONS to every child it spawns, which
+ * `claude-auth pam` as root rightly refuses; the binary sees only the NODE_OPTIONS a test gives it.
+ */
+export function binaryCommand(args: string[], env: Record<string, string> = {}): [string, string[]] {
+  const own = env.NODE_OPTIONS === undefined ? [] : [`NODE_OPTIONS=${env.NODE_OPTIONS}`];
+  return ["/usr/bin/env", ["-u", "NODE_OPTIONS", ...own, BINARY, ...args]];
+}
+
 export function runBinary(args: string[], options: RunOptions = {}): Promise<RunResult> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(BINARY, args, {
+    const child = spawn(...binaryCommand(args, options.env), {
       env: { PATH: "/usr/local/bin:/usr/bin:/bin", ...options.env },
       stdio: ["pipe", "pipe", "pipe"],
       ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.gid ?? options.uid }),

@@ -3,7 +3,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { BINARY, type RunResult } from "./cli.js";
+import { BINARY, binaryCommand, type RunResult } from "./cli.js";
 
 /** Two cores are shared with other work: never more than this many tool processes at once. */
 export const PARALLEL = Number(process.env.RELIABILITY_PARALLEL ?? 2);
@@ -121,7 +121,7 @@ export function spawnBinary(
   options: { env?: Record<string, string>; stdin?: string; timeoutMs?: number } = {},
 ): Spawned {
   const started = Date.now();
-  const child = spawn(BINARY, args, {
+  const child = spawn(...binaryCommand(args, options.env), {
     env: { PATH: "/usr/local/bin:/usr/bin:/bin", ...options.env },
     stdio: ["pipe", "pipe", "pipe"],
     cwd: "/",
@@ -216,7 +216,17 @@ export async function runTraced(
   const result = await new Promise<RunResult>((resolve, reject) => {
     const child = spawn(
       "strace",
-      ["-f", "-qq", "-v", "-s", "65536", "-e", `trace=${syscalls}`, "-o", out, "--", BINARY, ...args],
+      [
+        ...["-f", "-qq", "-v", "-s", "65536", "-e", `trace=${syscalls}`, "-o", out],
+        // tap adds its NODE_OPTIONS to strace's environment: the binary gets only the test's own.
+        ...[
+          "-E",
+          options.env?.NODE_OPTIONS === undefined
+            ? "NODE_OPTIONS"
+            : `NODE_OPTIONS=${options.env.NODE_OPTIONS}`,
+        ],
+        ...["--", BINARY, ...args],
+      ],
       {
         env: { PATH: "/usr/local/bin:/usr/bin:/bin", ...options.env },
         stdio: ["pipe", "pipe", "pipe"],
