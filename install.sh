@@ -39,7 +39,8 @@ Options:
   --pam-file PATH   the PAM file to add it to (implies --pam)
   --root DIR        install into a staging root: every path is prefixed with DIR (no daemon-reload)
   --dry-run         print each action, change nothing
-  --uninstall       remove what the manifest lists; restore changed system files byte-for-byte
+  --uninstall       remove what the manifest lists; restore changed system files byte-for-byte;
+                    disable every enabled claude-auth-sync@<user> unit; again: "nothing to uninstall"
   -h, --help        this text
 
 Installs \$PREFIX/bin/claude-auth, \$PREFIX/bin/start-claude, \$PREFIX/share/claude-auth-sync/
@@ -290,15 +291,46 @@ daemon_reload() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Enablements of our units (what `systemctl enable claude-auth-sync@alice.timer` made): the links
+# in *.wants/ and *.requires/ that would dangle once the units are gone.
+unit_enablements() {
+  local link
+  for link in "$ROOT$UNIT_DIR"/*.wants/claude-auth-sync@* "$ROOT$UNIT_DIR"/*.requires/claude-auth-sync@*; do
+    [ -L "$link" ] || [ -e "$link" ] || continue
+    printf '%s\n' "${link#"$ROOT"}"
+  done
+}
+
+disable_units() {
+  local link name live=0 now=
+  if [ -z "$ROOT" ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then live=1 now=" --now"; fi
+  while IFS= read -r link; do
+    [ -n "$link" ] || continue
+    name=$(basename "$link")
+    changed "disabled" "disable" "$link" "as systemctl disable$now $name does"
+    [ "$DRY_RUN" = 0 ] || continue
+    if [ "$live" = 1 ]; then
+      systemctl disable --now "$name" >/dev/null 2>&1 || warn "systemctl disable --now $name failed; run it yourself"
+    fi
+    rm -f "$ROOT$link"
+  done < <(unit_enablements)
+}
+
 uninstall() {
   load_manifest
-  [ "$MANIFEST_FOUND" = 1 ] || die "nothing to uninstall: no install manifest at $ROOT$MANIFEST" \
-    "install.sh keeps one for every install; for another staging root pass the same --root"
+  if [ "$MANIFEST_FOUND" = 0 ]; then
+    echo "Nothing to uninstall from ${ROOT:-/}: no install manifest at $ROOT$MANIFEST (not installed, or already uninstalled)."
+    local left
+    left=$(unit_enablements)
+    [ -z "$left" ] || warn "units of claude-auth-sync are still enabled: ${left//$'\n'/ }; remove these links (systemctl disable does)"
+    return 0
+  fi
   local path
   for path in "${M_ORDER[@]}" "$MANIFEST"; do check_writable_dir "$(dirname "$path")"; done
   refuse_if_problems
   [ "$DRY_RUN" = 1 ] || ACTING=uninstalling
   echo "Uninstalling claude-auth-sync from ${ROOT:-/} (prefix $M_PREFIX)"
+  disable_units
   local i kind sum backup now units=0 kept_backup=0
   for ((i = ${#M_ORDER[@]} - 1; i >= 0; i--)); do
     path=${M_ORDER[$i]}

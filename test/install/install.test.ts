@@ -15,6 +15,7 @@ import {
   rmdirSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -261,8 +262,44 @@ t.test("--uninstall returns an empty staging root to its exact prior state", asy
   t.equal(removed.code, 0, "uninstall succeeds", { output: removed.stdout + removed.stderr });
   t.same(snapshot(root), before, "nothing left: files, directories, manifest");
   const twice = await install(["--root", root, "--uninstall"]);
-  t.not(twice.code, 0, "a second uninstall has nothing to go by");
-  t.match(twice.stderr, /no install manifest/);
+  t.equal(twice.code, 0, "a second uninstall is not an error: both directions can be repeated");
+  t.match(twice.stdout, /Nothing to uninstall .*no install manifest/);
+  t.same(snapshot(root), before, "and it changes nothing");
+});
+
+t.test("--uninstall disables every enabled timer of ours; no link is left dangling", async (t) => {
+  const root = stagingRoot(t);
+  const wants = join(root, "etc/systemd/system/timers.target.wants");
+  mkdirSync(wants, { recursive: true });
+  // Someone else's enablement in the same directory stays.
+  symlinkSync("/lib/systemd/system/apt-daily.timer", join(wants, "apt-daily.timer"));
+  const before = snapshot(root);
+  t.equal((await installRelease(["--root", root])).code, 0);
+  for (const user of ["alice", "bob"]) {
+    symlinkSync("/etc/systemd/system/claude-auth-sync@.timer", join(wants, `claude-auth-sync@${user}.timer`));
+  }
+  const removed = await install(["--root", root, "--uninstall"]);
+  t.equal(removed.code, 0, "uninstall succeeds", { output: removed.stdout + removed.stderr });
+  t.match(
+    removed.stdout,
+    /disabled\s+\/etc\/systemd\/system\/timers\.target\.wants\/claude-auth-sync@alice\.timer/,
+  );
+  t.match(removed.stdout, /claude-auth-sync@bob\.timer/);
+  t.same(readdirSync(wants), ["apt-daily.timer"], "only the other package's timer is still enabled");
+  t.same(snapshot(root), before, "the tree is as before the install");
+});
+
+t.test("a second --uninstall still names timers of ours that something enabled since", async (t) => {
+  const root = stagingRoot(t);
+  const wants = join(root, "etc/systemd/system/timers.target.wants");
+  mkdirSync(wants, { recursive: true });
+  symlinkSync("/etc/systemd/system/claude-auth-sync@.timer", join(wants, "claude-auth-sync@carol.timer"));
+  const run = await install(["--root", root, "--uninstall"]);
+  t.equal(run.code, 0);
+  t.match(
+    run.stderr,
+    /still enabled: \/etc\/systemd\/system\/timers\.target\.wants\/claude-auth-sync@carol\.timer/,
+  );
 });
 
 t.test(
