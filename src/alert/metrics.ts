@@ -1,8 +1,19 @@
 // node_exporter textfile-collector output: one file per user, replaced atomically.
-import { closeSync, constants, openSync, readdirSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import type { Mode } from "../sync/plan.js";
 import { isAlive } from "../system/home.js";
+import { assertMetricsDirectory } from "./metrics-directory.js";
 
 export interface SyncReport {
   user: string;
@@ -92,28 +103,54 @@ export function metricsFilePath(dir: string, user: string): string {
   return join(dir, `claude-auth-sync-${user}.prom`);
 }
 
-/** Atomic replace in the collector's directory (root's, not the user's); 0644: metrics hold no secret. */
+/**
+ * Atomic replace in the collector's directory (root's, not the user's); 0644: metrics hold no secret.
+ * The directory is checked first (src/alert/metrics-directory.ts); the temp file has a name no one can
+ * guess and is created new (O_EXCL), never through a link, and never waiting on a FIFO (O_NONBLOCK).
+ */
 export function writeMetricsFile(dir: string, user: string, text: string): void {
+  assertMetricsDirectory(dir);
   const path = metricsFilePath(dir, user);
-  const temp = `${path}.${process.pid}.tmp`;
   removeDeadTemps(dir, `claude-auth-sync-${user}.prom.`);
-  const fd = openSync(
-    temp,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
-    0o644,
-  );
+  const { fd, temp } = createTemp(path);
   try {
+    if (!fstatSync(fd).isFile()) throw new Error(`${temp} is not a regular file`);
     writeSync(fd, text); // not fsynced: the collector re-reads it every scrape, and the next run rewrites it
-  } catch (error) {
     closeSync(fd);
+  } catch (error) {
+    try {
+      closeSync(fd);
+    } catch {}
     unlinkSync(temp);
     throw error;
   }
-  closeSync(fd);
   renameSync(temp, path);
 }
 
-/** A run killed between create and rename leaves `<file>.<pid>.tmp`: the next run removes it. */
+const CREATE =
+  constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/** `<file>.<pid>-<random>.tmp`; a name taken (planted or not) is skipped, never opened. */
+function createTemp(path: string): { fd: number; temp: string } {
+  for (let attempt = 1; ; attempt++) {
+    // Math.random, not node:crypto (~4 ms on the login path): the names need only be unguessable.
+    const temp = `${path}.${process.pid}-${Math.random().toString(36).slice(2, 12)}.tmp`;
+    try {
+      return { fd: openSync(temp, CREATE, 0o644), temp };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST" || attempt >= 5) throw error;
+    }
+  }
+}
+
+/** A run older than this that left its temp behind is dead, whatever its pid says now. */
+const STALE_TEMP_MS = 60_000;
+
+/**
+ * A run killed between create and rename leaves `<file>.<pid>[-<random>].tmp`: the next run removes
+ * it, if it is a regular file of root's. Anything else found at such a name (a FIFO, a link, a
+ * directory, someone else's file) is left alone: it was planted, and removing it is not ours to do.
+ */
 function removeDeadTemps(dir: string, prefix: string): void {
   let entries: string[];
   try {
@@ -123,9 +160,12 @@ function removeDeadTemps(dir: string, prefix: string): void {
   }
   for (const entry of entries) {
     if (!entry.startsWith(prefix) || !entry.endsWith(".tmp")) continue;
-    const pid = Number(entry.slice(prefix.length, -".tmp".length));
-    if (pid === process.pid || isAlive(pid)) continue;
+    const pid = Number(/^(\d+)(?:-[0-9a-z]+)?$/.exec(entry.slice(prefix.length, -".tmp".length))?.[1]);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
     try {
+      const stat = lstatSync(join(dir, entry));
+      if (!stat.isFile() || stat.uid !== 0) continue;
+      if (isAlive(pid) && Date.now() - stat.mtimeMs < STALE_TEMP_MS) continue;
       unlinkSync(join(dir, entry));
     } catch {}
   }

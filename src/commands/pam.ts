@@ -66,6 +66,8 @@ export async function pamCommand(argv: string[]): Promise<number> {
     const line = logLine(result, "pam");
     if (result.exitCode !== ExitCode.ok || result.applied.length > 0) log(line);
     else printErr(`${line}\n`);
+    for (const warning of result.warnings ?? [])
+      log(`claude-auth-sync: via=pam user=${result.user} warning: ${warning.split("\n").join(" ")}`);
     // "SSO required" is news about the credential, not a failed sync: it never fails a login.
     return strict && result.exitCode !== ExitCode.ssoRequired ? result.exitCode : ExitCode.ok;
   } catch (error) {

@@ -45,6 +45,7 @@ import {
   vaultFailure,
   warn,
 } from "./checks.js";
+import { checkMetricsDirectory } from "./metrics-directory.js";
 
 export interface DoctorRequest {
   paths: SystemPaths;
@@ -82,6 +83,7 @@ export async function runDoctor(request: DoctorRequest): Promise<DoctorReport> {
   const config = values.config;
 
   findings.push(...checkPamStacks(paths), checkUnits(paths));
+  findings.push(...checkMetricsDirectory(config));
   let envFile: EnvFileFacts | undefined;
   if (user) {
     findings.push(checkTimer(paths, user));

@@ -91,6 +91,8 @@ export interface SyncResult {
   vaultRequests: number;
   durationMs: number;
   dryRun: boolean;
+  /** What went wrong beside the sync and did not change its outcome (e.g. a refused metrics directory). */
+  warnings?: string[];
 }
 
 export function exitCodeFor(outcome: Outcome): number {
@@ -475,11 +477,16 @@ function report(
             ? { at: new Date(facts.last.at), verdict: facts.last.verdict }
             : undefined,
       };
-      writeMetricsFile(
-        request.config.metricsDir,
-        result.user,
-        renderMetrics(metrics, lastSuccessAt ? new Date(lastSuccessAt) : undefined),
-      );
+      try {
+        writeMetricsFile(
+          request.config.metricsDir,
+          result.user,
+          renderMetrics(metrics, lastSuccessAt ? new Date(lastSuccessAt) : undefined),
+        );
+      } catch (error) {
+        // Metrics are secondary: the sync stands, and the refusal is said where admins look.
+        (result.warnings ??= []).push(formatError(error));
+      }
     }
   } catch (error) {
     result.message += `; reporting failed: ${formatError(error)}`;

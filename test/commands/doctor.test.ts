@@ -3,6 +3,7 @@
 import { execFileSync } from "node:child_process";
 import {
   chmodSync,
+  chownSync,
   copyFileSync,
   mkdirSync,
   mkdtempSync,
@@ -294,5 +295,29 @@ t.test(
         `${secret.slice(0, 14)}… not printed`,
       );
     }
+  },
+);
+
+t.test(
+  "a metrics directory a user can write: doctor fails metrics-directory with the path, why and the fix",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const { ws, root } = await healthyUser(t);
+    t.equal(
+      finding(await doctor(ws, root), "metrics-directory")?.status,
+      "ok",
+      "root's 0755 directory is fine",
+    );
+    chownSync(ws.metricsDir, ws.user.uid, ws.user.gid);
+    const run = await doctor(ws, root);
+    t.equal(run.code, 1, "a failure fails the run");
+    const metrics = finding(run, "metrics-directory");
+    t.equal(metrics?.status, "fail");
+    t.match(
+      metrics?.message,
+      new RegExp(`metrics directory ${ws.metricsDir} refused: it is owned by uid ${ws.user.uid}`),
+    );
+    t.match(metrics?.message, /make logins hang or forge metrics/, "says why");
+    t.match(metrics?.fix, new RegExp(`chown root:root ${ws.metricsDir} && chmod 0755`), "and what to do");
   },
 );

@@ -4,9 +4,11 @@
 // refusal names the path.
 import { execFileSync } from "node:child_process";
 import {
+  chmodSync,
   chownSync,
   linkSync,
   mkdirSync,
+  mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
@@ -16,6 +18,7 @@ import {
 import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import t from "tap";
+import { fifosTouched, killHungRuns, plantTempFifos } from "../helpers/metrics-traps.js";
 import { inParallel, ownedBy, PARALLEL, pathsChanged, runTraced, Tally } from "../helpers/reliability.js";
 import { requireRoot } from "../helpers/users.js";
 import { credential, HOUR, STUB, setupToken, type Workstation, workstation } from "../sync/fixture.js";
@@ -31,6 +34,10 @@ interface Trap {
   mode: Mode;
   /** Plants the trap; `target` is a root-owned directory outside the home holding `secret`. */
   plant(ws: Workstation, target: string): void;
+  /** A metrics directory other than the fixture's (written into config.env before planting). */
+  metricsDir?(ws: Workstation): string;
+  /** What the trap planted is still there as planted (FIFOs at temp names, say). */
+  intact?(ws: Workstation): boolean;
 }
 
 const asUser = (ws: Workstation, script: string) =>
@@ -41,6 +48,11 @@ const asRootIn = (path: string, fn: () => void) => {
   mkdirSync(dirname(path), { recursive: true });
   fn();
 };
+
+/** FIFOs planted at the next pids' metrics temp names, per workstation, to check they stay as planted. */
+const plantedFifos = new Map<string, string[]>();
+const fifosIntact = (ws: Workstation) =>
+  fifosTouched(plantedFifos.get(ws.user.name) ?? [], ws.user).length === 0;
 
 const TRAPS: Trap[] = [
   {
@@ -198,6 +210,33 @@ const TRAPS: Trap[] = [
     plant: (ws) => asUser(ws, "echo x > ~/.config"),
   },
   {
+    name: "metrics directory owned by the user, FIFOs at the next pids' temp names",
+    mode: "setup-token",
+    plant: (ws) => plantedFifos.set(ws.user.name, plantTempFifos(ws.metricsDir, ws.user)),
+    intact: fifosIntact,
+  },
+  {
+    name: "metrics directory world-writable (0777), FIFOs at the next pids' temp names",
+    mode: "restore",
+    plant: (ws) => {
+      chmodSync(ws.metricsDir, 0o777);
+      const fifos = plantTempFifos(ws.metricsDir, ws.user);
+      chownSync(ws.metricsDir, 0, 0);
+      plantedFifos.set(ws.user.name, fifos);
+    },
+    intact: fifosIntact,
+  },
+  {
+    name: "metrics directory below a directory of the user's (root-owned itself)",
+    mode: "setup-token",
+    metricsDir: (ws) => join(ws.user.home, "metrics", "node-exporter"),
+    plant: (ws) => {
+      asUser(ws, "mkdir -p ~/metrics");
+      mkdirSync(join(ws.user.home, "metrics", "node-exporter"), { mode: 0o755 });
+    },
+    intact: (ws) => readdirSync(join(ws.user.home, "metrics", "node-exporter")).length === 0,
+  },
+  {
     name: "the home directory itself owned by root (0755)",
     mode: "setup-token",
     plant: (ws) => {
@@ -247,7 +286,19 @@ t.test("root-run syncs over hostile homes", async (t) => {
   if (!requireRoot(t)) return;
   const tally = new Tally("5. hostile home (root-run `sync --user`, traced)");
   await inParallel(TRAPS, PARALLEL, async (trap) => {
-    const ws = await workstation(t, { CLAUDE_AUTH_SYNC_TIMEOUT_MS: String(BUDGET_MS) });
+    // t3-serve's copies outside the metrics directory: a trap on one must not fail the other.
+    const serviceEnv = mkdtempSync("/var/tmp/cas-hostile-service-env-");
+    t.teardown(() => rmSync(serviceEnv, { recursive: true, force: true }));
+    const ws = await workstation(t, {
+      CLAUDE_AUTH_SYNC_TIMEOUT_MS: String(BUDGET_MS),
+      CLAUDE_AUTH_SYNC_SERVICE_ENV_DIR: serviceEnv,
+    });
+    t.teardown(() => killHungRuns(ws.config));
+    const metricsDir = trap.metricsDir?.(ws) ?? ws.metricsDir;
+    if (trap.metricsDir) {
+      const config = readFileSync(ws.config, "utf8");
+      writeFileSync(ws.config, config.replace(`METRICS_DIR=${ws.metricsDir}`, `METRICS_DIR=${metricsDir}`));
+    }
     const target = `/var/tmp/cas-hostile-${ws.user.name}`;
     mkdirSync(target, { mode: 0o700 });
     t.teardown(() => rmSync(target, { recursive: true, force: true }));
@@ -263,7 +314,7 @@ t.test("root-run syncs over hostile homes", async (t) => {
       { timeoutMs: 60_000 },
     );
     const output = run.stdout + run.stderr;
-    const allowed = [`${ws.user.home}/`, `${ws.metricsDir}/`, "/dev/null"];
+    const allowed = [`${ws.user.home}/`, `${ws.metricsDir}/`, `${serviceEnv}/`, "/dev/null"];
     const outside = pathsChanged(run.trace).filter(
       (p) => !allowed.some((a) => p === a.replace(/\/$/, "") || p.startsWith(a)),
     );
@@ -276,6 +327,12 @@ t.test("root-run syncs over hostile homes", async (t) => {
       "nothing root-owned created in the home": newRootOwned.length === 0,
       "a refusal names the path": run.code === 0 || run.code === 3 || output.includes(ws.user.home),
       "no crash": !/unexpected failure|TypeError|\.cjs:\d+/.test(output),
+      ...(trap.intact ? { "planted things intact": trap.intact(ws) } : {}),
+      ...(metricsDir !== ws.metricsDir || trap.intact
+        ? {
+            "metrics refusal names the directory": output.includes(`metrics directory ${metricsDir} refused`),
+          }
+        : {}),
     };
     const failed = Object.entries(checks)
       .filter(([, ok]) => !ok)
@@ -287,10 +344,16 @@ t.test("root-run syncs over hostile homes", async (t) => {
       newRootOwned,
       output: output.slice(0, 500),
     });
+    const metricsRefusal =
+      /warning: metrics directory \S+ refused(?: \(at its ancestor [^)]*\))?: ([^;]*)/.exec(output)?.[1];
     tally.record(trap.name, {
       survived: failed.length === 0,
-      lost: !checks["target untouched"] || outside.length > 0 || newRootOwned.length > 0,
-      note: `exit ${run.code}${run.code ? `: ${(/\n?([^\n]*(?:symbolic link|owned by|not a directory|not a regular|larger than|is a directory|refus)[^\n]*)/.exec(output)?.[1] ?? output.split("\n")[1] ?? "").trim().slice(0, 90)}` : ""}`,
+      lost:
+        !checks["target untouched"] ||
+        outside.length > 0 ||
+        newRootOwned.length > 0 ||
+        checks["planted things intact"] === false,
+      note: `exit ${run.code}${run.code ? `: ${(/\n?([^\n]*(?:symbolic link|owned by|not a directory|not a regular|larger than|is a directory|refus)[^\n]*)/.exec(output)?.[1] ?? output.split("\n")[1] ?? "").trim().slice(0, 90)}` : ""}${metricsRefusal ? `: metrics refused: ${metricsRefusal}` : ""}`,
     });
   });
   tally.print(t);

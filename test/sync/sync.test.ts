@@ -1,8 +1,23 @@
 // `claude-auth sync` end to end: the built binary, a real user, the Vault stand-in with the host policy.
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { hostname } from "node:os";
+import { join } from "node:path";
 import t from "tap";
+import { fifosTouched, killHungRuns, plantTempFifos, WATCHDOG_SLACK_MS } from "../helpers/metrics-traps.js";
 import { requireRoot } from "../helpers/users.js";
 import { vaultApi } from "../helpers/vault-api.js";
 import { credential, HOUR, metrics, STUB, setupToken, workstation } from "./fixture.js";
@@ -410,3 +425,135 @@ t.test("only root may sync another user; system users are ignored", async (t) =>
   const bad = await runBinary(["sync", "--user", "../etc", "--config", ws.config]);
   t.equal(bad.code, 6, "a path-like user name is invalid data");
 });
+
+t.test(
+  "sync --user with a user-writable metrics directory and FIFOs at the next pids' temp names: it finishes, refuses the directory on stderr, the FIFOs untouched",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    // t3-serve's copies go elsewhere: below a user's directory they are refused (and fail the sync) on their own.
+    const serviceEnv = mkdtempSync("/var/tmp/cas-service-env-");
+    t.teardown(() => rmSync(serviceEnv, { recursive: true, force: true }));
+    const ws = await workstation(t, {
+      CLAUDE_AUTH_SYNC_TIMEOUT_MS: "1500",
+      CLAUDE_AUTH_SYNC_SERVICE_ENV_DIR: serviceEnv,
+    });
+    t.teardown(() => killHungRuns(ws.config));
+    await ws.seed({ setup_token: setupToken("M") });
+    const fifos = plantTempFifos(ws.metricsDir, ws.user);
+    const { runBinary } = await import("../helpers/cli.js");
+    const run = await runBinary(["sync", "--user", ws.user.name, "--config", ws.config], {
+      timeoutMs: 1500 + WATCHDOG_SLACK_MS + 5000,
+    });
+    t.equal(run.code, 0, "the sync succeeds: metrics are secondary", { run });
+    t.ok(run.ms < 1500 + WATCHDOG_SLACK_MS, `bounded: ${run.ms} ms`);
+    t.ok(existsSync(ws.envFile), "the env file is written");
+    t.same(fifosTouched(fifos, ws.user), [], "the planted FIFOs are untouched");
+    t.match(
+      run.stderr,
+      new RegExp(`warning: metrics directory ${ws.metricsDir} refused: it is owned by uid ${ws.user.uid}`),
+    );
+    t.match(run.stderr, /fix: as root: chown root:root/, "with the fix");
+    t.equal(metrics(ws), "", "no metrics written there");
+  },
+);
+
+t.test(
+  "the metrics directory rule: root's, or node_exporter's group; never a user's or everyone's",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const ws = await workstation(t);
+    await ws.seed({ setup_token: setupToken("R") });
+    const outcome = async () => {
+      rmSync(join(ws.metricsDir, `claude-auth-sync-${ws.user.name}.prom`), { force: true });
+      const run = await ws.sync();
+      t.equal(run.code, 0, "the sync itself never fails for it", { stderr: run.stderr });
+      return { written: metrics(ws) !== "", stderr: run.stderr };
+    };
+    t.ok((await outcome()).written, "root:root 0755: written");
+    const prometheus = Number(execFileSync("getent", ["group", "prometheus"]).toString().split(":")[2]);
+    chownSync(ws.metricsDir, 0, prometheus);
+    chmodSync(ws.metricsDir, 0o775);
+    t.ok((await outcome()).written, "root:prometheus 0775: written");
+    chownSync(ws.metricsDir, 0, ws.user.gid);
+    const group = await outcome();
+    t.notOk(group.written, "writable by the user's group: refused");
+    t.match(group.stderr, new RegExp(`group ${ws.user.gid} may write it \\(mode 0775\\)`));
+    chownSync(ws.metricsDir, 0, 0);
+    chmodSync(ws.metricsDir, 0o777);
+    const world = await outcome();
+    t.notOk(world.written, "world-writable: refused");
+    t.match(world.stderr, /everyone may write it \(mode 0777\)/);
+    chmodSync(ws.metricsDir, 0o755);
+    const parent = mkdtempSync("/var/tmp/cas-metrics-parent-");
+    t.teardown(() => rmSync(parent, { recursive: true, force: true }));
+    chownSync(parent, ws.user.uid, ws.user.gid);
+    const nested = join(parent, "metrics");
+    mkdirSync(nested, { mode: 0o755 });
+    const config = readFileSync(ws.config, "utf8").replace(
+      `CLAUDE_AUTH_SYNC_METRICS_DIR=${ws.metricsDir}`,
+      `CLAUDE_AUTH_SYNC_METRICS_DIR=${nested}`,
+    );
+    writeFileSync(ws.config, config);
+    const ancestor = await ws.sync();
+    t.match(
+      ancestor.stderr,
+      new RegExp(
+        `metrics directory ${nested} refused \\(at its ancestor ${parent}\\): it is owned by uid ${ws.user.uid}`,
+      ),
+      "a user's ancestor could swap the directory: refused, naming the ancestor",
+    );
+    t.notOk(existsSync(join(nested, `claude-auth-sync-${ws.user.name}.prom`)));
+    const link = join(ws.metricsDir, "via-link");
+    symlinkSync(nested, link);
+    chownSync(parent, 0, 0);
+    writeFileSync(ws.config, config.replace(`METRICS_DIR=${nested}`, `METRICS_DIR=${link}`));
+    t.equal((await ws.sync()).code, 0);
+    t.ok(
+      existsSync(join(nested, `claude-auth-sync-${ws.user.name}.prom`)),
+      "a root link to a safe directory is fine",
+    );
+  },
+);
+
+t.test(
+  "the dead-temp sweep removes only root's regular temps of dead runs, never a planted FIFO, link or directory",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const ws = await workstation(t);
+    await ws.seed({ setup_token: setupToken("W") });
+    const name = (suffix: string) =>
+      join(ws.metricsDir, `claude-auth-sync-${ws.user.name}.prom.${suffix}.tmp`);
+    const dead = name("999999");
+    const deadNew = name("999998-abc123");
+    writeFileSync(dead, "old run\n");
+    writeFileSync(deadNew, "old run\n");
+    const fifo = name("999997");
+    execFileSync("mkfifo", [fifo]);
+    const link = name("999996");
+    symlinkSync("/etc/passwd", link);
+    const dir = name("999995");
+    mkdirSync(dir);
+    const users = name("999994");
+    writeFileSync(users, "someone else's\n");
+    chownSync(users, ws.user.uid, ws.user.gid);
+    const run = await ws.sync();
+    t.equal(run.code, 0);
+    t.notOk(existsSync(dead), "a dead run's temp is removed");
+    t.notOk(existsSync(deadNew), "in either name format");
+    t.ok(lstatSync(fifo).isFIFO(), "the FIFO is left alone");
+    t.ok(lstatSync(link).isSymbolicLink(), "the link is left alone");
+    t.ok(lstatSync(dir).isDirectory(), "the directory is left alone");
+    t.ok(existsSync(users), "a file that is not root's is left alone");
+    t.match(metrics(ws), /claude_auth_sync_valid/, "the metrics file is written");
+    t.equal(
+      readFileSync("/etc/passwd", "utf8").includes("claude_auth_sync"),
+      false,
+      "nothing through the link",
+    );
+    t.same(
+      readdirSync(ws.metricsDir).filter((n) => n.endsWith(".tmp") && !/\.99999[4-7]\.tmp$/.test(n)),
+      [],
+      "no temp of this run left behind",
+    );
+  },
+);
