@@ -33,6 +33,10 @@ const onlyList =
 const selected = new Set(onlyList.split(","));
 const runs = (...groups) => groups.some((group) => selected.has(group));
 const ROUNDS = quick ? 8 : 40;
+// --baseline PATH: also measure another build of the login hook (e.g. the previous commit's) in the
+// same rounds, so a change's cost is read side by side: login hook / baseline hook.
+const baselineAt = process.argv.indexOf("--baseline");
+const BASELINE_BUILT = baselineAt === -1 ? undefined : process.argv[baselineAt + 1];
 const BUILT = join(root, "dist", "claude-auth");
 // What runs is a copy, made the same way as the hello-world's: how a 120 MB executable was last
 // written (postject in place, or a copy) changes its start-up time by ~10% and its peak RSS by
@@ -72,6 +76,33 @@ function run(command, args, options = {}) {
       resolve({ code, ms: Number(process.hrtime.bigint() - started) / 1e6, stderr }),
     );
   });
+}
+
+/** bare, hook and baseline hook in rotating order each round; medians of the per-round ratios. */
+async function threeWay(rounds, bare, hook, baseline) {
+  const fns = [bare, hook, baseline];
+  for (let i = 0; i < 2; i++) for (const fn of fns) await fn();
+  const times = [[], [], []];
+  const ratios = { hook: [], baseline: [], hookOverBaseline: [] };
+  for (let i = 0; i < rounds; i++) {
+    const round = [];
+    for (let k = 0; k < 3; k++) {
+      const index = (i + k) % 3;
+      round[index] = await fns[index]();
+    }
+    round.forEach((ms, index) => times[index].push(ms));
+    ratios.hook.push(round[1] / round[0]);
+    ratios.baseline.push(round[2] / round[0]);
+    ratios.hookOverBaseline.push(round[1] / round[2]);
+  }
+  return {
+    hookRatio: median(ratios.hook),
+    baselineRatio: median(ratios.baseline),
+    hookOverBaseline: median(ratios.hookOverBaseline),
+    medianBare: median(times[0]),
+    medianHook: median(times[1]),
+    medianBaseline: median(times[2]),
+  };
 }
 
 /** Alternates A and B, `rounds` pairs, and returns the median of the per-pair ratios B/A. */
@@ -218,6 +249,13 @@ async function main() {
   }
   const bare = async () => (await run(hello, [])).ms;
   const login = runs("login") ? await sideBySide(ROUNDS, bare, pam) : undefined;
+  let versusBaseline;
+  if (runs("login") && BASELINE_BUILT) {
+    const baseline = join(work, "claude-auth-baseline");
+    freshCopy(BASELINE_BUILT, baseline);
+    const pamBaseline = async () => (await run(baseline, ["pam", "--config", config], { env: pamEnv })).ms;
+    versusBaseline = await threeWay(ROUNDS, bare, pam, pamBaseline);
+  }
 
   // --- steady-state rotating sync (nothing to back up)
   const rotUser = runs("sync", "traffic") ? makeUser() : undefined;
@@ -453,6 +491,7 @@ async function main() {
   // Groups left out by --only leave their keys out (JSON.stringify drops undefined).
   results.measurements = {
     loginHook: login,
+    loginHookVersusBaseline: versusBaseline,
     steadyRotatingSync: steady,
     shells,
     vaultTraffic: runs("traffic")
@@ -472,6 +511,22 @@ async function main() {
       "≤ 1.25",
       `${f(login.medianB)} ms vs ${f(login.medianA)} ms`,
     ]);
+  if (versusBaseline)
+    rows.push(
+      [
+        "login hook / bare runtime (3-way, with --baseline)",
+        f(versusBaseline.hookRatio),
+        "≤ 1.25",
+        `${f(versusBaseline.medianHook)} ms vs ${f(versusBaseline.medianBare)} ms`,
+      ],
+      [
+        "baseline login hook / bare runtime (same rounds)",
+        f(versusBaseline.baselineRatio),
+        "",
+        `${f(versusBaseline.medianBaseline)} ms vs ${f(versusBaseline.medianBare)} ms`,
+      ],
+      ["login hook / baseline login hook", f(versusBaseline.hookOverBaseline), "", BASELINE_BUILT],
+    );
   if (steady)
     rows.push([
       "steady rotating sync / bare runtime",

@@ -6,6 +6,8 @@ import { InvalidDataError, UsageError } from "./errors.js";
 import type { CrossHostRestore } from "./sync/plan.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/claude-auth-sync/config.env";
+/** CLAUDE_AUTH_SYNC_TIMEOUT_MS's default: also the login's budget before the config could be read. */
+export const DEFAULT_TIMEOUT_MS = 3000;
 
 export type AuthMethod = "token" | "approle" | "userpass" | "ldap";
 
@@ -290,7 +292,7 @@ export function parseConfig(raw: RawConfig, source: Config["source"]): Config {
     timeoutMs: parseInteger(
       "CLAUDE_AUTH_SYNC_TIMEOUT_MS",
       raw.CLAUDE_AUTH_SYNC_TIMEOUT_MS,
-      3000,
+      DEFAULT_TIMEOUT_MS,
       100,
       600_000,
     ),

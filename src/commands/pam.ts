@@ -1,12 +1,13 @@
 // `claude-auth pam`: the pam_exec entry point at session open. Never blocks or fails a login
 // unless CLAUDE_AUTH_SYNC_PAM_STRICT=1.
 import { parseArgs } from "node:util";
-import { DEFAULT_CONFIG_PATH } from "../config.js";
+import { DEFAULT_CONFIG_PATH, DEFAULT_TIMEOUT_MS } from "../config.js";
 import { ExitCode, exitCodeOf, formatError } from "../errors.js";
 import { runSync } from "../sync/run.js";
 import { syslog } from "../system/syslog.js";
 import { printErr } from "../system/terminal-text.js";
 import { currentUser, isRoot, lookupUser, parseLoginName } from "../system/users.js";
+import { armWatchdog } from "../system/watchdog.js";
 import { isIgnored, loadCommandConfig } from "./context.js";
 import { logLine } from "./report.js";
 
@@ -37,6 +38,11 @@ export async function pamCommand(argv: string[]): Promise<number> {
   }
   const type = process.env.PAM_TYPE;
   if (type !== "open_session") return ExitCode.ok;
+  // Before anything that touches a file (the config's read included): a blocked call cannot stop it.
+  const watchdog = armWatchdog(
+    DEFAULT_TIMEOUT_MS,
+    "claude-auth-sync: via=pam gave up: a call blocked past the time budget; killed by its watchdog",
+  );
   // Under su/sudo pam_exec keeps the caller's real uid with effective uid 0: become fully root so
   // that the switch to the session user's identity (and back) works as at a normal login.
   if (process.geteuid?.() === 0 && process.getuid?.() !== 0) process.setuid!(0);
@@ -44,6 +50,7 @@ export async function pamCommand(argv: string[]): Promise<number> {
   try {
     const config = loadCommandConfig(configPath ?? DEFAULT_CONFIG_PATH, false);
     strict = config.pamStrict;
+    watchdog.setBudget(config.timeoutMs);
     // Whatever happens below, the login continues once the budget (plus a margin) is spent.
     setTimeout(() => {
       log("claude-auth-sync: via=pam gave up: time budget exhausted");

@@ -2,9 +2,17 @@
 // real users, driven by pamtester open_session.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import t, { type Test } from "tap";
 import { BINARY, runBinary } from "../helpers/cli.js";
+import {
+  DEFAULT_BUDGET_MS,
+  fifosTouched,
+  killHungRuns,
+  plantTempFifos,
+  WATCHDOG_SLACK_MS,
+} from "../helpers/metrics-traps.js";
 import { requireRoot } from "../helpers/users.js";
 import { credential, HOUR, setupToken, type Workstation, workstation } from "../sync/fixture.js";
 
@@ -20,7 +28,7 @@ function requirePamtester(t: Test): boolean {
 }
 
 /** A PAM service whose session stack is exactly the shipped line, pointed at the built binary. */
-function pamService(t: Test, ws: Workstation, control = "optional"): string {
+function pamService(t: Test, ws: Workstation, control = "optional", logFile?: string): string {
   const name = `cas-test-${randomBytes(4).toString("hex")}`;
   const path = `/etc/pam.d/${name}`;
   writeFileSync(
@@ -28,7 +36,7 @@ function pamService(t: Test, ws: Workstation, control = "optional"): string {
     [
       "auth required pam_permit.so",
       "account required pam_permit.so",
-      `session ${control} pam_exec.so quiet ${BINARY} pam --config ${ws.config}`,
+      `session ${control} pam_exec.so quiet${logFile ? ` log=${logFile}` : ""} ${BINARY} pam --config ${ws.config}`,
       "",
     ].join("\n"),
   );
@@ -40,6 +48,7 @@ function pamService(t: Test, ws: Workstation, control = "optional"): string {
 function openSession(
   service: string,
   user: string,
+  timeoutMs = 30_000,
 ): Promise<{ status: number | null; ms: number; output: string }> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
@@ -53,7 +62,7 @@ function openSession(
     child.stderr.on("data", (c: Buffer) => {
       output += c.toString();
     });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     child.on("error", reject);
     child.on("close", (status) => {
       clearTimeout(timer);
@@ -162,3 +171,146 @@ t.test("a hostile PAM_USER is refused without touching anything", async (t) => {
   }
   t.equal(ws.vault.requests.length, 0, "no Vault traffic");
 });
+
+/** A root-only scratch file for pam_exec's log= (what our hook wrote to stdout/stderr). */
+function pamLog(t: Test): string {
+  const dir = mkdtempSync("/var/tmp/cas-pamlog-");
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return join(dir, "pam_exec.log");
+}
+
+t.test(
+  "a user-writable metrics directory with FIFOs at the next pids' temp names: the login ends within the budget, the FIFOs untouched, the refusal logged",
+  async (t) => {
+    if (!requireRoot(t) || !requirePamtester(t)) return;
+    const ws = await workstation(t, { CLAUDE_AUTH_SYNC_TIMEOUT_MS: String(BUDGET_MS) });
+    t.teardown(() => killHungRuns(ws.config));
+    await ws.seed({ setup_token: setupToken("F") });
+    const log = pamLog(t);
+    const service = pamService(t, ws, "optional", log);
+    const fifos = plantTempFifos(ws.metricsDir, ws.user);
+    const session = await openSession(service, ws.user.name, BUDGET_MS + WATCHDOG_SLACK_MS + 5000);
+    const output = existsSync(log) ? readFileSync(log, "utf8") : "";
+    t.equal(session.status, 0, "the session opens", { output: session.output });
+    t.ok(session.ms < BUDGET_MS + WATCHDOG_SLACK_MS, `bounded: ${session.ms} ms`);
+    t.same(fifosTouched(fifos, ws.user), [], `the ${fifos.length} planted FIFOs are untouched`);
+    t.match(output, /metrics directory .*refused/, "the refusal is logged", { output });
+    t.match(output, new RegExp(ws.metricsDir), "it names the directory");
+    t.ok(existsSync(ws.envFile), "the sync itself still ran: metrics are secondary");
+  },
+);
+
+/**
+ * The built binary under strace, with every open of `path` held in the kernel for `delayMs`. strace
+ * reaps its tracee only once the delay is over, so what is timed is the tracee's death (a zombie or
+ * gone), seen in /proc: the moment a login without strace would continue.
+ */
+function runWithBlockedOpen(
+  path: string,
+  delayMs: number,
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs: number,
+): Promise<{ deadMs: number | undefined; stderr: string }> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    // env -i: tap adds NODE_OPTIONS to every child's environment, which the hook would refuse.
+    const child = spawn(
+      "/usr/bin/env",
+      [
+        ...["-i", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), "/usr/bin/strace"],
+        ...["-f", "-qq", "-o", "/dev/null", "-P", path, "-e", "trace=openat,open"],
+        ...["-e", `inject=openat,open:delay_enter=${delayMs * 1000}`, BINARY, ...args],
+      ],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    let stderr = "";
+    child.stderr.on("data", (c: Buffer) => {
+      stderr += c.toString();
+    });
+    let tracee: number | undefined;
+    let deadMs: number | undefined;
+    // Dead: gone, a zombie, or SIGKILLed (strace holds a killed tracee's last thread in its delay,
+    // but nothing of it runs again: SIGKILL is pending, its other threads are gone).
+    const dead = (pid: number) => {
+      try {
+        const status = readFileSync(`/proc/${pid}/status`, "utf8");
+        if (/^State:\s+Z/m.test(status)) return true;
+        return ["SigPnd", "ShdPnd"].some(
+          (key) =>
+            (BigInt(`0x${new RegExp(`^${key}:\\s+([0-9a-f]+)`, "m").exec(status)?.[1] ?? "0"}`) & 0x100n) !==
+            0n,
+        );
+      } catch {
+        return true;
+      }
+    };
+    const poll = setInterval(() => {
+      if (tracee === undefined) {
+        try {
+          // env execs strace in place: the tracee is strace's (env's pid's) first child.
+          const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").trim();
+          if (children) tracee = Number(children.split(" ")[0]);
+        } catch {}
+        return;
+      }
+      const gone = dead(tracee);
+      if (gone || Date.now() - started > timeoutMs) {
+        if (gone) deadMs = Date.now() - started;
+        clearInterval(poll);
+        child.kill("SIGKILL");
+      }
+    }, 20);
+    child.on("error", reject);
+    child.on("close", () => {
+      clearInterval(poll);
+      resolve({ deadMs, stderr });
+    });
+  });
+}
+
+t.test(
+  "the config file's read blocks (strace holds its open): the hook is gone within the default budget",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    if (!existsSync("/usr/bin/strace")) return t.plan(0, "SKIPPED: strace is missing");
+    const ws = await workstation(t, { CLAUDE_AUTH_SYNC_TIMEOUT_MS: String(BUDGET_MS) });
+    t.teardown(() => killHungRuns(ws.config));
+    const run = await runWithBlockedOpen(
+      ws.config,
+      DEFAULT_BUDGET_MS + WATCHDOG_SLACK_MS + 10_000,
+      ["pam", "--config", ws.config],
+      { PAM_USER: ws.user.name, PAM_TYPE: "open_session" },
+      DEFAULT_BUDGET_MS + WATCHDOG_SLACK_MS + 5000,
+    );
+    t.ok(
+      run.deadMs !== undefined && run.deadMs < DEFAULT_BUDGET_MS + WATCHDOG_SLACK_MS,
+      `gone in ${run.deadMs} ms`,
+      { run },
+    );
+    t.match(run.stderr, /gave up/, "a line says it gave up", { stderr: run.stderr });
+  },
+);
+
+t.test(
+  "a file call inside the sync blocks past the budget (strace holds the metrics directory's open): the hook is gone within budget plus margin",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    if (!existsSync("/usr/bin/strace")) return t.plan(0, "SKIPPED: strace is missing");
+    const ws = await workstation(t, { CLAUDE_AUTH_SYNC_TIMEOUT_MS: String(BUDGET_MS) });
+    t.teardown(() => killHungRuns(ws.config));
+    await ws.seed({ setup_token: setupToken("S") });
+    const run = await runWithBlockedOpen(
+      ws.metricsDir,
+      BUDGET_MS + WATCHDOG_SLACK_MS + 10_000,
+      ["pam", "--config", ws.config],
+      { PAM_USER: ws.user.name, PAM_TYPE: "open_session" },
+      BUDGET_MS + WATCHDOG_SLACK_MS + 5000,
+    );
+    t.ok(run.deadMs !== undefined && run.deadMs < BUDGET_MS + WATCHDOG_SLACK_MS, `gone in ${run.deadMs} ms`, {
+      run,
+    });
+    t.match(run.stderr, /gave up/, "a line says it gave up", { stderr: run.stderr });
+    t.ok(existsSync(ws.envFile), "what came before the blocked call was done");
+  },
+);
