@@ -90,7 +90,7 @@ async function threeWay(rounds, bare, hook, baseline) {
       const index = (i + k) % 3;
       round[index] = await fns[index]();
     }
-    round.forEach((ms, index) => times[index].push(ms));
+    for (const [index, ms] of round.entries()) times[index].push(ms);
     ratios.hook.push(round[1] / round[0]);
     ratios.baseline.push(round[2] / round[0]);
     ratios.hookOverBaseline.push(round[1] / round[2]);

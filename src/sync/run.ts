@@ -485,7 +485,7 @@ function report(
         );
       } catch (error) {
         // Metrics are secondary: the sync stands, and the refusal is said where admins look.
-        (result.warnings ??= []).push(formatError(error));
+        result.warnings = [...(result.warnings ?? []), formatError(error)];
       }
     }
   } catch (error) {
