@@ -159,5 +159,5 @@ t.test("the parser: continuations, bracket controls, includes by type, substack,
     read: (name: string) => (files[name] === undefined ? undefined : { file: name, text: files[name] ?? "" }),
   };
   const stack = expandStack(source, "a", "session").map((rule) => rule.module);
-  t.ok(stack.length > 0 && stack.length < 100, "a cycle ends", { stack });
+  t.ok(stack.length > 0 && stack.length < 100, "a cycle ends", { modules: stack });
 });
