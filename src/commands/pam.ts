@@ -19,7 +19,7 @@ CLAUDE_AUTH_SYNC_PAM_STRICT=1. Environment variables do not override config.env 
 environment may carry user-controlled values.
 
 PAM line (installed by install.sh --pam):
-  session optional pam_exec.so quiet /usr/local/bin/claude-auth pam --config ${DEFAULT_CONFIG_PATH}`;
+  session optional pam_exec.so type=open_session quiet /usr/local/bin/claude-auth pam --config ${DEFAULT_CONFIG_PATH}`;
 
 /** pam_exec discards our output unless configured with log=; syslog keeps one line per login. */
 function log(line: string): void {

@@ -36,7 +36,7 @@ function pamService(t: Test, ws: Workstation, control = "optional", logFile?: st
     [
       "auth required pam_permit.so",
       "account required pam_permit.so",
-      `session ${control} pam_exec.so quiet${logFile ? ` log=${logFile}` : ""} ${BINARY} pam --config ${ws.config}`,
+      `session ${control} pam_exec.so type=open_session quiet${logFile ? ` log=${logFile}` : ""} ${BINARY} pam --config ${ws.config}`,
       "",
     ].join("\n"),
   );
