@@ -7,6 +7,7 @@ import {
   fchmodSync,
   fstatSync,
   fsyncSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   openSync,
@@ -277,6 +278,43 @@ export class UserHome {
   }
 
   /**
+   * Renames a file (or a link planted in its place) to a fresh temp name of ours in the same directory,
+   * which the temp sweep removes once this run is dead. Returns that name, or undefined when it is gone.
+   */
+  moveToTemp(dir: readonly string[], name: string): string | undefined {
+    return asUser(this.user, () => {
+      const parent = this.directory(dir, false);
+      if (parent === undefined) return undefined;
+      const temp = `.${name}${TEMP_MARK}${hostname()}-${process.pid}-${Date.now().toString(36)}${(++movedCount).toString(36)}`;
+      try {
+        renameSync(join(parent, name), join(parent, temp));
+      } catch (error) {
+        if (errno(error) === "ENOENT") return undefined;
+        throw this.ioError("moving aside", join(parent, name), error);
+      }
+      return temp;
+    });
+  }
+
+  /** Puts a file moved by moveToTemp back (link: only if nothing took its name since); false if not. */
+  putBack(dir: readonly string[], temp: string, name: string): boolean {
+    return asUser(this.user, () => {
+      const parent = this.directory(dir, false);
+      if (parent === undefined) return false;
+      let restored = true;
+      try {
+        linkSync(join(parent, temp), join(parent, name));
+      } catch (error) {
+        if (errno(error) !== "EEXIST" && errno(error) !== "ENOENT")
+          throw this.ioError("putting back", join(parent, name), error);
+        restored = false;
+      }
+      unlinkQuietly(join(parent, temp));
+      return restored;
+    });
+  }
+
+  /**
    * Removes what killed runs left in a directory below the home: the temporary files of our atomic
    * writes (`.<name>.tmp-<pid>-…`) whose run is dead, or that are old. A write sweeps its own name;
    * this sweeps every name, for passes that write nothing. Returns how many were removed.
@@ -307,6 +345,9 @@ export class UserHome {
     for (const entry of entries) removeIfStale(parent, entry, name);
   }
 }
+
+/** Makes the names of moveToTemp unique within one millisecond. */
+let movedCount = 0;
 
 /** `.<name>.tmp-<host>-<pid>-<stamp>` (older versions: no host). */
 const TEMP_NAME = /^\.(.+?)\.tmp-(?:(.+)-)?(\d+)-([0-9a-z]+)$/;
