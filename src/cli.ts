@@ -109,13 +109,14 @@ export async function runCli(argv: string[]): Promise<number> {
           })
           .option("shell", {
             choices: ["bash", "zsh", "fish"] as const,
-            describe: "whose rc file: ~/.bashrc, ~/.zshrc or ~/.config/fish/config.fish",
+            describe:
+              "whose rc file: ~/.bashrc, ~/.zshenv (a block in ~/.zshrc is moved there) or ~/.config/fish/config.fish",
             defaultDescription: "your login shell",
           })
           .option("user", { type: "string", describe: "the user whose rc file to edit (root only)" })
           .example(
             "$0 shell install --shell zsh",
-            "zsh on Debian never reads /etc/profile.d: source it from ~/.zshrc",
+            "zsh never reads /etc/profile.d: source it from ~/.zshenv, which every zsh reads (also zsh -c, as ssh host cmd and su - user -c run)",
           )
           .example("$0 shell uninstall", "remove the block from your login shell's rc file")
           .example(

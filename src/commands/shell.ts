@@ -1,5 +1,5 @@
 // `claude-auth shell install|uninstall [--shell bash|zsh|fish] [--user NAME]`: the rc-file block that sources
-// the system-wide snippet, for shells that never read /etc/profile.d (zsh on Debian, non-login bash).
+// the system-wide snippet, for shells that never read /etc/profile.d (zsh on Debian: ~/.zshenv; non-login bash).
 import { existsSync } from "node:fs";
 import { ExitCode, exitCodeOf, formatError, UsageError } from "../errors.js";
 import { installRcBlock, type RcChange, uninstallRcBlock } from "../shell/rc-file.js";
@@ -29,8 +29,12 @@ export async function shellCommand(action: ShellAction, options: ShellOptions): 
       shell: shell.name,
       rcFile: change.rcFile,
       outcome: change.outcome,
-      changed: change.outcome !== "already-present" && change.outcome !== "absent",
+      changed:
+        (change.outcome !== "already-present" && change.outcome !== "absent") ||
+        change.legacyRemoved.length > 0,
       created: change.created,
+      legacyRemoved: change.legacyRemoved,
+      legacyUnchecked: change.legacyUnchecked,
       snippet: shell.snippetPath,
       snippetInstalled: existsSync(shell.snippetPath),
       undo: counterCommand(action, shell, options.user),
@@ -50,6 +54,9 @@ interface ShellReport {
   outcome: RcChange["outcome"];
   changed: boolean;
   created: boolean;
+  /** Rc files of earlier releases the block was moved out of (install) or removed from (uninstall). */
+  legacyRemoved: string[];
+  legacyUnchecked: RcChange["legacyUnchecked"];
   snippet: string;
   snippetInstalled: boolean;
   /** The command that reverses this one. */
@@ -78,30 +85,46 @@ function counterCommand(action: ShellAction, shell: Shell, user: string | undefi
 
 function humanReport(report: ShellReport, change: RcChange): string {
   const lines: string[] = [];
+  const legacy = change.legacyRemoved.join(" and ");
   switch (change.outcome) {
     case "added":
       lines.push(
-        `added the claude-auth-sync block to ${report.rcFile}${report.created ? " (a new file)" : ""}`,
+        legacy
+          ? `moved the claude-auth-sync block from ${legacy} to ${report.rcFile}${report.created ? " (a new file)" : ""}; the rest of ${legacy} is as it was`
+          : `added the claude-auth-sync block to ${report.rcFile}${report.created ? " (a new file)" : ""}`,
       );
       break;
     case "updated":
       lines.push(`updated the claude-auth-sync block in ${report.rcFile}`);
       break;
     case "already-present":
-      lines.push(`the claude-auth-sync block is already present in ${report.rcFile}; nothing changed`);
-      break;
-    case "removed":
       lines.push(
-        `removed the claude-auth-sync block from ${report.rcFile}; the rest of the file is as it was`,
+        `the claude-auth-sync block is already present in ${report.rcFile}${legacy ? "" : "; nothing changed"}`,
       );
       break;
-    case "absent":
-      lines.push(`no claude-auth-sync block to remove in ${report.rcFile}; nothing changed`);
+    case "removed":
+    case "absent": {
+      const from = [...(change.outcome === "removed" ? [report.rcFile] : []), ...change.legacyRemoved];
+      lines.push(
+        from.length > 0
+          ? `removed the claude-auth-sync block from ${from.join(" and ")}; the rest of ${from.length > 1 ? "each file" : "the file"} is as it was`
+          : `no claude-auth-sync block to remove in ${report.rcFile}; nothing changed`,
+      );
       break;
+    }
   }
-  if (change.outcome === "removed") {
-    lines.push("shells already open keep CLAUDE_CODE_OAUTH_TOKEN until they exit");
-  } else if (change.outcome !== "absent") {
+  if ((change.outcome === "updated" || change.outcome === "already-present") && legacy) {
+    lines.push(`removed the older copy of the block from ${legacy}; the rest of that file is as it was`);
+  }
+  for (const unchecked of change.legacyUnchecked) {
+    lines.push(
+      `note: ${unchecked.rcFile} was not checked for an older block (${unchecked.reason}); if it has one, delete it by hand`,
+    );
+  }
+  const uninstalling = change.outcome === "removed" || change.outcome === "absent";
+  if (uninstalling) {
+    if (report.changed) lines.push("shells already open keep CLAUDE_CODE_OAUTH_TOKEN until they exit");
+  } else {
     lines.push(
       `new ${report.shell} shells load CLAUDE_CODE_OAUTH_TOKEN through ${report.snippet} (the rc file holds no token)`,
     );
@@ -111,8 +134,6 @@ function humanReport(report: ShellReport, change: RcChange): string {
       );
     }
   }
-  lines.push(
-    `${change.outcome === "removed" || change.outcome === "absent" ? "to add it" : "to undo"}: ${report.undo}`,
-  );
+  lines.push(`${uninstalling ? "to add it" : "to undo"}: ${report.undo}`);
   return lines.join("\n");
 }

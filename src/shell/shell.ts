@@ -12,6 +12,8 @@ export interface Shell {
   readonly snippetPath: string;
   /** The rc file `claude-auth shell install` edits for a user whose home is `home`. */
   rcFile(home: string): string;
+  /** Rc files earlier releases put the block in: install moves it out of them, uninstall removes it there too. */
+  legacyRcFiles?(home: string): string[];
   /** One line in this shell's syntax that sources `snippetPath` when it is readable, and is quiet when not. */
   sourceLine(snippetPath: string): string;
 }

@@ -1,11 +1,17 @@
-// zsh never reads /etc/profile.d (Debian's /etc/zsh/zprofile is empty), so ~/.zshrc sources the sh snippet.
+// zsh never reads /etc/profile.d (Debian's /etc/zsh/zprofile is empty), and ~/.zshrc only in interactive
+// shells; ~/.zshenv is read by every zsh (login, interactive, `zsh -c` as sshd runs `ssh host cmd`, `su -c`).
 import { posix } from "node:path";
 import { posixSourceLine } from "./bash.js";
 import type { Shell } from "./shell.js";
 
+/** Debian's global zshenv (zsh-common), read by every zsh, even `zsh -f`; install.sh adds `sourceLine` to it. */
+export const SYSTEM_ZSHENV = "/etc/zsh/zshenv";
+
 export const zsh: Shell = {
   name: "zsh",
   snippetPath: "/etc/profile.d/claude-auth.sh",
-  rcFile: (home) => posix.join(home, ".zshrc"),
+  rcFile: (home) => posix.join(home, ".zshenv"),
+  // Releases before 2026-12 used ~/.zshrc, which `zsh -c` and `su - user -c` never read.
+  legacyRcFiles: (home) => [posix.join(home, ".zshrc")],
   sourceLine: (snippetPath) => posixSourceLine(snippetPath),
 };

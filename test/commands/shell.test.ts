@@ -21,6 +21,7 @@ import { zsh } from "../../src/shell/zsh.js";
 import { type RunResult, runBinary } from "../helpers/cli.js";
 import { createTestUser, requireRoot, type TestUser } from "../helpers/users.js";
 import {
+  asRootFor,
   asUser,
   ENV_FILE,
   fakeToken,
@@ -90,11 +91,11 @@ t.test(
     const user = createTestUser(t, "cassi");
     // CRLF lines, a Latin-1 byte that is not UTF-8, a tab: any re-encoding would show.
     const original = Buffer.concat([
-      Buffer.from("# my zshrc\r\nexport EDITOR=vim\r\n# caf"),
+      Buffer.from("# my zshenv\r\nexport EDITOR=vim\r\n# caf"),
       Buffer.from([0xe9]),
       Buffer.from("\talias ll='ls -l'\n"),
     ]);
-    const rc = plantRcFile(user, ".zshrc", original, 0o640);
+    const rc = plantRcFile(user, ".zshenv", original, 0o640);
     const before = snapshot(rc);
 
     const installed = await asTheUser(user, ["install", "--shell", "zsh"]);
@@ -151,8 +152,8 @@ t.test("an rc file without a final newline gets none added, and none is left aft
 t.test("install creates a missing rc file, owned by the user and holding only the block", async (t) => {
   if (!requireRoot(t)) return;
   const user = createTestUser(t, "cassc");
-  const rc = join(user.home, ".zshrc");
-  t.notOk(existsSync(rc), "no ~/.zshrc to begin with");
+  const rc = join(user.home, ".zshenv");
+  t.notOk(existsSync(rc), "no ~/.zshenv to begin with");
   const installed = await asTheUser(user, ["install", "--shell", "zsh"]);
   t.equal(installed.code, 0, installed.stderr);
   t.match(installed.stdout, `added the claude-auth-sync block to ${rc} (a new file)`);
@@ -172,8 +173,8 @@ t.test("without --shell, the login shell from the passwd entry picks the rc file
   setLoginShell(user, "/usr/bin/zsh");
   const zshUser = await asTheUser(user, ["install"]);
   t.equal(zshUser.code, 0, zshUser.stderr);
-  t.match(zshUser.stdout, `added the claude-auth-sync block to ${join(user.home, ".zshrc")}`);
-  t.equal(blockCount(join(user.home, ".zshrc")), 1, "~/.zshrc for a zsh user");
+  t.match(zshUser.stdout, `added the claude-auth-sync block to ${join(user.home, ".zshenv")}`);
+  t.equal(blockCount(join(user.home, ".zshenv")), 1, "~/.zshenv for a zsh user");
   t.same(existsSync(bashrc) ? readFileSync(bashrc) : undefined, bashrcBefore, "~/.bashrc untouched");
 
   setLoginShell(user, "/bin/bash");
@@ -188,7 +189,7 @@ t.test("without --shell, the login shell from the passwd entry picks the rc file
   t.match(unsupported.stderr, "login shell /bin/sh is not one claude-auth-sync edits an rc file for");
   t.match(unsupported.stderr, "--shell bash|zsh|fish", "and says to pass --shell");
   t.notOk(existsSync(fishrc), "no rc file guessed");
-  t.equal(blockCount(join(user.home, ".zshrc")), 1);
+  t.equal(blockCount(join(user.home, ".zshenv")), 1);
 });
 
 t.test("--user is for root only: a user naming another is refused with exit 2", async (t) => {
@@ -201,8 +202,8 @@ t.test("--user is for root only: a user naming another is refused with exit 2", 
     refused.stderr,
     `only root may act for another user (you are ${alice.name}, asked for ${bob.name})`,
   );
-  t.notOk(existsSync(join(bob.home, ".zshrc")), "nothing written in bob's home");
-  t.notOk(existsSync(join(alice.home, ".zshrc")), "nor in alice's");
+  t.notOk(existsSync(join(bob.home, ".zshenv")), "nothing written in bob's home");
+  t.notOk(existsSync(join(alice.home, ".zshenv")), "nor in alice's");
 
   const rootWithoutUser = await asRoot(["install", "--shell", "zsh"]);
   t.equal(rootWithoutUser.code, 2, "root must name the user");
@@ -221,13 +222,13 @@ t.test("a misspelt option or action is a usage error and writes nothing", async 
     t.equal(refused.code, 2, args.join(" "));
     t.match(refused.stderr, "Run 'claude-auth --help' for the commands.", args.join(" "));
   }
-  t.notOk(existsSync(join(user.home, ".zshrc")), "no ~/.zshrc written");
+  t.notOk(existsSync(join(user.home, ".zshenv")), "no ~/.zshenv written");
 });
 
 t.test("root installing for a user writes the rc file as that user", async (t) => {
   if (!requireRoot(t)) return;
   const user = createTestUser(t, "cassr");
-  const rc = join(user.home, ".zshrc");
+  const rc = join(user.home, ".zshenv");
   const installed = await asRoot(["install", "--shell", "zsh", "--user", user.name]);
   t.equal(installed.code, 0, installed.stderr);
   t.match(installed.stdout, `to undo: claude-auth shell uninstall --shell zsh --user ${user.name}`);
@@ -246,7 +247,7 @@ t.test("root installing for a user writes the rc file as that user", async (t) =
 t.test("an rc file that is a symlink or not the user's is refused, its target untouched", async (t) => {
   if (!requireRoot(t)) return;
   const user = createTestUser(t, "cassl");
-  const rc = join(user.home, ".zshrc");
+  const rc = join(user.home, ".zshenv");
   const passwdBefore = readFileSync("/etc/passwd");
   symlinkSync("/etc/passwd", rc);
   lchownSync(rc, user.uid, user.gid);
@@ -286,7 +287,7 @@ t.test("an rc file that is a symlink or not the user's is refused, its target un
 t.test("a half-deleted block is refused with the file and line, the file untouched", async (t) => {
   if (!requireRoot(t)) return;
   const user = createTestUser(t, "cassh");
-  const rc = plantRcFile(user, ".zshrc", `export A=1\n${BLOCK_BEGIN}\nexport B=2\n`, 0o644);
+  const rc = plantRcFile(user, ".zshenv", `export A=1\n${BLOCK_BEGIN}\nexport B=2\n`, 0o644);
   const before = snapshot(rc);
   for (const action of ["install", "uninstall"]) {
     const refused = await asTheUser(user, [action, "--shell", "zsh"]);
@@ -329,7 +330,7 @@ t.test(
     const user = createTestUser(t, "cassz");
     const token = fakeToken();
     writeAsUser(user, ENV_FILE, `CLAUDE_CODE_OAUTH_TOKEN=${token}\n`);
-    plantRcFile(user, ".zshrc", "# my zshrc\nexport EDITOR=vim\n", 0o644);
+    plantRcFile(user, ".zshenv", "# my zshenv\nexport EDITOR=vim\n", 0o644);
     // The snippet where the block points: the repo's copy over /etc/profile.d, in a private mount namespace.
     const profileD = stagingDir(t, { "claude-auth.sh": snippetSh });
     const mounts = [{ source: profileD, target: "/etc/profile.d" }];
@@ -343,12 +344,146 @@ t.test(
     t.equal(tokenIn("zsh"), token, "after install, zsh has the token");
     t.equal((await asTheUser(user, ["install", "--shell", "bash"])).code, 0);
     t.equal(tokenIn("bash"), token, "and so has a non-login interactive bash");
-    for (const rc of [".zshrc", ".bashrc"]) {
+    for (const rc of [".zshenv", ".bashrc"]) {
       t.notOk(readFileSync(join(user.home, rc), "utf8").includes(token), `the token is not in ~/${rc}`);
     }
 
     t.equal((await asTheUser(user, ["uninstall", "--shell", "zsh"])).code, 0);
     t.equal(tokenIn("zsh"), "", "after uninstall, no token again");
-    t.equal(readFileSync(join(user.home, ".zshrc"), "utf8"), "# my zshrc\nexport EDITOR=vim\n");
+    t.equal(readFileSync(join(user.home, ".zshenv"), "utf8"), "# my zshenv\nexport EDITOR=vim\n");
+  },
+);
+
+t.test(
+  "after `shell install --shell zsh`, zsh run as sshd runs a command and `su - user -c` get the token too",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    if (!requireTools(t, ["zsh", "setpriv", "unshare", "su", "runuser"])) return;
+    if (!requireMountNamespace(t)) return;
+    const user = createTestUser(t, "casse");
+    setLoginShell(user, "/usr/bin/zsh");
+    const token = fakeToken();
+    writeAsUser(user, ENV_FILE, `CLAUDE_CODE_OAUTH_TOKEN=${token}\n`);
+    const profileD = stagingDir(t, { "claude-auth.sh": snippetSh });
+    const mounts = [{ source: profileD, target: "/etc/profile.d" }];
+    const show = "printenv CLAUDE_CODE_OAUTH_TOKEN || true";
+    // sshd runs `ssh host cmd` as the login shell with -c, the user's HOME and no terminal.
+    const sshCommand = () => asUser(user, ["zsh", "-c", show], { mounts }).stdout.trim();
+    const suCommand = () => asRootFor(user, ["su", "-", user.name, "-c", show], { mounts }).stdout.trim();
+    const runuserCommand = () =>
+      asRootFor(user, ["runuser", "-l", user.name, "-c", show], { mounts }).stdout.trim();
+
+    t.equal((await asTheUser(user, ["install", "--shell", "zsh"])).code, 0);
+    t.equal(sshCommand(), token, "zsh -c (ssh host cmd) has the token");
+    t.equal(suCommand(), token, "su - user -c has the token");
+    t.equal(runuserCommand(), token, "runuser -l user -c has the token");
+
+    t.equal((await asTheUser(user, ["uninstall", "--shell", "zsh"])).code, 0);
+    t.equal(sshCommand(), "", "after uninstall, zsh -c has none");
+    t.equal(suCommand(), "", "nor su -");
+  },
+);
+
+t.test(
+  "a block an earlier release put in ~/.zshrc is moved to ~/.zshenv: ~/.zshrc keeps every other byte, one block in all",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const user = createTestUser(t, "cassm");
+    // The block in the middle of a file with CRLF lines, a non-UTF-8 byte and no final newline.
+    const head = Buffer.concat([
+      Buffer.from("# my zshrc\r\nexport EDITOR=vim\r\n# caf"),
+      Buffer.from([0xe9, 0x0a]),
+    ]);
+    const tail = Buffer.from("alias ll='ls -l'\r\nbindkey -e");
+    const zshrc = plantRcFile(
+      user,
+      ".zshrc",
+      Buffer.concat([head, Buffer.from(`${renderBlock(zsh)}\n`), tail]),
+      0o600,
+    );
+    const zshenv = plantRcFile(user, ".zshenv", "export LESS=-R\n", 0o644);
+
+    const moved = await asTheUser(user, ["install", "--shell", "zsh", "--json"]);
+    t.equal(moved.code, 0, moved.stderr);
+    t.match(JSON.parse(moved.stdout), {
+      rcFile: zshenv,
+      outcome: "added",
+      changed: true,
+      legacyRemoved: [zshrc],
+      legacyUnchecked: [],
+    });
+    t.same(snapshot(zshrc), {
+      bytes: Buffer.concat([head, tail]),
+      mode: 0o600,
+      uid: user.uid,
+      gid: user.gid,
+    });
+    t.equal(readFileSync(zshenv, "utf8"), `export LESS=-R\n${renderBlock(zsh)}\n`, "~/.zshenv gains it");
+
+    const again = await asTheUser(user, ["install", "--shell", "zsh"]);
+    t.equal(again.code, 0, again.stderr);
+    t.match(again.stdout, `the claude-auth-sync block is already present in ${zshenv}; nothing changed`);
+    t.equal(blockCount(zshrc) + blockCount(zshenv), 1, "one block in all");
+
+    // Both places (a hand copy, or an old release run after the new one): install keeps one.
+    writeFileSync(zshrc, Buffer.concat([head, Buffer.from(`${renderBlock(zsh)}\n`), tail]));
+    const both = await asTheUser(user, ["install", "--shell", "zsh"]);
+    t.match(both.stdout, `removed the older copy of the block from ${zshrc}`);
+    t.same(readFileSync(zshrc), Buffer.concat([head, tail]));
+    t.equal(blockCount(zshenv), 1);
+  },
+);
+
+t.test(
+  "the human report says the block was moved, and uninstall also clears an unmoved ~/.zshrc",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const user = createTestUser(t, "cassu");
+    const zshrc = plantRcFile(user, ".zshrc", `export A=1\n${renderBlock(zsh)}\n`, 0o644);
+    const zshenv = join(user.home, ".zshenv");
+    const moved = await asTheUser(user, ["install", "--shell", "zsh"]);
+    t.equal(moved.code, 0, moved.stderr);
+    t.match(
+      moved.stdout,
+      `moved the claude-auth-sync block from ${zshrc} to ${zshenv} (a new file); the rest of ${zshrc} is as it was\n`,
+    );
+    t.equal(readFileSync(zshrc, "utf8"), "export A=1\n");
+
+    // An install from an earlier release that was never moved: uninstall takes it out where it is.
+    writeFileSync(zshrc, `export A=1\n${renderBlock(zsh)}\n`);
+    const removed = await asTheUser(user, ["uninstall", "--shell", "zsh"]);
+    t.equal(removed.code, 0, removed.stderr);
+    t.match(
+      removed.stdout,
+      `removed the claude-auth-sync block from ${zshenv} and ${zshrc}; the rest of each file`,
+    );
+    t.equal(readFileSync(zshrc, "utf8"), "export A=1\n");
+    t.equal(readFileSync(zshenv, "utf8"), "", "~/.zshenv back to what install made of nothing");
+
+    writeFileSync(zshrc, `export A=1\n${renderBlock(zsh)}\n`);
+    const onlyOld = await asTheUser(user, ["uninstall", "--shell", "zsh", "--json"]);
+    t.match(JSON.parse(onlyOld.stdout), { outcome: "absent", changed: true, legacyRemoved: [zshrc] });
+    t.equal(readFileSync(zshrc, "utf8"), "export A=1\n");
+  },
+);
+
+t.test(
+  "a ~/.zshrc that is a link is not followed: ~/.zshenv gets the block and a note names ~/.zshrc",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const user = createTestUser(t, "casss");
+    const zshrc = join(user.home, ".zshrc");
+    const passwdBefore = readFileSync("/etc/passwd");
+    symlinkSync("/etc/passwd", zshrc);
+    lchownSync(zshrc, user.uid, user.gid);
+    const installed = await asTheUser(user, ["install", "--shell", "zsh"]);
+    t.equal(installed.code, 0, installed.stderr);
+    t.match(installed.stdout, `added the claude-auth-sync block to ${join(user.home, ".zshenv")}`);
+    t.match(
+      installed.stdout,
+      `note: ${zshrc} was not checked for an older block (${zshrc}: is a symbolic link`,
+    );
+    t.same(readFileSync("/etc/passwd"), passwdBefore, "/etc/passwd untouched");
+    t.ok(lstatSync(zshrc).isSymbolicLink());
   },
 );

@@ -88,23 +88,38 @@ function finish(result: SpawnSyncReturns<string>): Run {
 
 /** Runs argv as `user` (setpriv: real uid, gid and groups), in their home, with a clean login environment. */
 export function asUser(user: TestUser, argv: string[], options: RunOptions = {}): Run {
-  let command = userArgv(user, argv);
-  if (options.mounts && options.mounts.length > 0) {
-    const binds = options.mounts.map((_, i) => `mount --bind "$${2 * i + 1}" "$${2 * i + 2}"`).join(" && ");
-    const shift = `shift ${2 * options.mounts.length}`;
-    command = [
-      tool("unshare"),
-      "--mount",
-      "--propagation",
-      "private",
-      "sh",
-      "-c",
-      `${binds} && ${shift} && exec "$@"`,
-      "mounts",
-      ...options.mounts.flatMap((mount) => [mount.source, mount.target]),
-      ...command,
-    ];
-  }
+  return spawnIn(user, withMounts(userArgv(user, argv), options.mounts), options);
+}
+
+/**
+ * Runs argv as root (e.g. `su - user -c cmd`, as a terminal or sshd would start it) with the user's login
+ * environment and the same private mounts; su or runuser then switches to the user.
+ */
+export function asRootFor(user: TestUser, argv: string[], options: RunOptions = {}): Run {
+  const [command, ...args] = argv as [string, ...string[]];
+  // runuser is in /usr/sbin, which the user's PATH lacks.
+  return spawnIn(user, withMounts([tool(command), ...args], options.mounts), options);
+}
+
+function withMounts(command: string[], mounts: RunOptions["mounts"]): string[] {
+  if (!mounts || mounts.length === 0) return command;
+  const binds = mounts.map((_, i) => `mount --bind "$${2 * i + 1}" "$${2 * i + 2}"`).join(" && ");
+  const shift = `shift ${2 * mounts.length}`;
+  return [
+    tool("unshare"),
+    "--mount",
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    `${binds} && ${shift} && exec "$@"`,
+    "mounts",
+    ...mounts.flatMap((mount) => [mount.source, mount.target]),
+    ...command,
+  ];
+}
+
+function spawnIn(user: TestUser, command: string[], options: RunOptions): Run {
   const [file, ...args] = command as [string, ...string[]];
   return finish(
     spawnSync(file, args, {

@@ -37,7 +37,7 @@ t.test("rc files and installed snippets are where each shell reads them", async 
     shells.map((shell) => [shell.name, shell.rcFile("/home/ada"), shell.snippetPath]),
     [
       ["bash", "/home/ada/.bashrc", "/etc/profile.d/claude-auth.sh"],
-      ["zsh", "/home/ada/.zshrc", "/etc/profile.d/claude-auth.sh"],
+      ["zsh", "/home/ada/.zshenv", "/etc/profile.d/claude-auth.sh"],
       ["fish", "/home/ada/.config/fish/config.fish", "/etc/fish/conf.d/claude-auth.fish"],
     ],
   );

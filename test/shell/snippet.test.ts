@@ -59,15 +59,17 @@ if (requireRoot(gate(t)) && requireTools(t, ["dash", "bash", "zsh", "setpriv"]))
     }
   });
 
-  t.test("interactive bash and zsh get the token from the block in ~/.bashrc and ~/.zshrc", async (t) => {
+  t.test("interactive bash and zsh get the token from the block in ~/.bashrc and ~/.zshenv", async (t) => {
     writeAsUser(user, ".bashrc", addBlock(readAsUser(user, ".bashrc"), bash, snippetSh));
-    writeAsUser(user, ".zshrc", addBlock("", zsh, snippetSh));
+    writeAsUser(user, ".zshenv", addBlock("", zsh, snippetSh));
     const bashRun = asUser(user, ["bash", "-i", "-c", SHOW]);
     t.equal(bashRun.stdout, `${token}\n`, "bash -i sees the token");
     const zshRun = asUser(user, ["zsh", "-i", "-c", SHOW]);
     t.equal(zshRun.stdout, `${token}\n`, "zsh -i sees the token");
     t.notMatch(readAsUser(user, ".bashrc"), /sk-ant-/, "the token never enters ~/.bashrc");
-    t.notMatch(readAsUser(user, ".zshrc"), /sk-ant-/, "the token never enters ~/.zshrc");
+    t.notMatch(readAsUser(user, ".zshenv"), /sk-ant-/, "the token never enters ~/.zshenv");
+    // Every later zsh of this user would source it too: the other tests source the snippet themselves.
+    removeAsUser(user, ".zshenv");
   });
 
   t.test("re-sourcing after `claude-auth disable` removed the file withdraws the token", async (t) => {
@@ -260,7 +262,7 @@ if (requireRoot(gate(t)) && requireTools(t, ["dash", "bash", "zsh", "setpriv"]))
   t.test("the notice shows on stderr in interactive shells only, once per shell", async (t) => {
     writeAsUser(user, NOTICE_FILE, `${NOTICE}\n`);
     writeAsUser(user, ".bashrc", addBlock(readAsUser(user, ".bashrc"), bash, snippetSh));
-    writeAsUser(user, ".zshrc", addBlock("", zsh, snippetSh));
+    writeAsUser(user, ".zshenv", addBlock("", zsh, snippetSh));
     const count = (text: string) => text.split(NOTICE).length - 1;
 
     for (const shell of ["bash", "zsh"]) {
@@ -277,6 +279,7 @@ if (requireRoot(gate(t)) && requireTools(t, ["dash", "bash", "zsh", "setpriv"]))
     const dashPlain = source("dash", '. "$1"');
     t.equal(count(dashPlain.stderr), 0, "dash -c shows nothing");
     removeAsUser(user, NOTICE_FILE);
+    removeAsUser(user, ".zshenv");
   });
 
   t.test("a login shell sourcing it twice (profile.d, then ~/.bashrc) shows the notice once", async (t) => {
