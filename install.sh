@@ -18,6 +18,8 @@ readonly MANIFEST=$STATE_DIR/install-manifest
 readonly BACKUP_DIR=$STATE_DIR/install-backup
 readonly CONFIG=/etc/claude-auth-sync/config.env
 readonly UNIT_DIR=/etc/systemd/system
+# Debian's global zshenv (zsh-common's conffile): read by every zsh, so a line there reaches zsh -c too.
+readonly ZSHENV=/etc/zsh/zshenv
 
 PREFIX=/usr/local
 ROOT=
@@ -46,7 +48,8 @@ Options:
 Installs \$PREFIX/bin/claude-auth, \$PREFIX/bin/start-claude, \$PREFIX/share/claude-auth-sync/
 (snippet and Prometheus rules), /etc/profile.d/claude-auth.sh, /etc/fish/conf.d/claude-auth.fish,
 $CONFIG (template, never overwritten), the systemd units claude-auth-sync@.service/.timer
-and the t3-serve@.service.d drop-in. The manifest is $MANIFEST.
+and the t3-serve@.service.d drop-in, and adds one line to $ZSHENV (when zsh is installed) that
+sources the snippet in every zsh. The manifest is $MANIFEST.
 EOF
 }
 
@@ -429,7 +432,7 @@ plan_install() {
     shell/claude-auth.sh shell/claude-auth.fish shell/start-claude.sh
     hooks/systemd/claude-auth-sync@.service hooks/systemd/claude-auth-sync@.timer
     hooks/systemd/t3-serve@.service.d/claude-auth.conf hooks/pam/claude-auth
-    hooks/prometheus/claude-auth-sync.rules.yml hooks/config/config.env
+    hooks/prometheus/claude-auth-sync.rules.yml hooks/config/config.env hooks/zsh/zshenv
   )
   for s in "${sources[@]}"; do [ -f "$SRC/$s" ] || missing+=("$SRC/$s"); done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -460,6 +463,8 @@ plan_install() {
   [ "$(printf '%s\n' "$PAM_LINE" | wc -l)" = 1 ] || die "$SRC/hooks/pam/claude-auth must hold exactly one PAM line"
   # The line releases before 2026-12 shipped: it ran again at close_session, with the user's PAM environment.
   OLD_PAM_LINE=${PAM_LINE/ type=open_session / }
+  ZSHENV_LINE=$(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$SRC/hooks/zsh/zshenv")
+  [ "$(printf '%s\n' "$ZSHENV_LINE" | wc -l)" = 1 ] || die "$SRC/hooks/zsh/zshenv must hold exactly one line"
 
   ITEMS=(
     "$INSTALLED_BINARY|$BINARY|0755"
@@ -490,7 +495,7 @@ plan_install() {
     check_writable_dir "$(dirname "$t")"
   done
   # A file we may have to back up needs a free place for its copy.
-  for t in "${targets[@]}" "$PAM_FILE"; do
+  for t in "${targets[@]}" "$PAM_FILE" "$ZSHENV"; do
     if [ -e "$ROOT$t" ] && [ -z "${M_KIND[$t]:-}" ] && [ -e "$ROOT$(backup_of "$t")" ]; then
       problem "$ROOT$(backup_of "$t") is in the way of a backup of $t: move it away first"
     fi
@@ -510,6 +515,10 @@ plan_install() {
       check_writable_dir "$(dirname "$PAM_FILE")"
       check_writable_dir "$STATE_DIR"
     fi
+  fi
+  if [ -f "$ROOT$ZSHENV" ] && [ ! -L "$ROOT$ZSHENV" ] && ! grep -qxF -- "$ZSHENV_LINE" "$ROOT$ZSHENV"; then
+    check_writable_dir "$(dirname "$ZSHENV")"
+    check_writable_dir "$STATE_DIR"
   fi
   refuse_if_problems
 }
@@ -668,6 +677,42 @@ upgrade_pam_line() { # pam-file
   save_manifest
 }
 
+# zsh reads no /etc/profile.d; its global zshenv gets one line at the end (not replaced: it is
+# zsh-common's file), backed up first like the PAM file, so uninstall gives it back byte-for-byte.
+install_zshenv() {
+  local target=$ROOT$ZSHENV
+  if [ ! -e "$target" ]; then
+    same "skipped" "$ZSHENV" "zsh is not installed; after installing it run ./install.sh again (or users run claude-auth shell install --shell zsh)"
+    return 0
+  fi
+  if [ -L "$target" ] || [ ! -f "$target" ]; then
+    warn "$ZSHENV is not a regular file (a link?): not edited; add this line to the file it points to: $ZSHENV_LINE"
+    return 0
+  fi
+  if grep -qxF -- "$ZSHENV_LINE" "$target"; then
+    if [ "${M_KIND[$ZSHENV]:-}" = edit ]; then
+      same "unchanged" "$ZSHENV" "sources the snippet"
+    else
+      same "unchanged" "$ZSHENV" "already sources the snippet; not added by install.sh, left alone on uninstall"
+    fi
+    return 0
+  fi
+  if [ "${M_KIND[$ZSHENV]:-}" = edit ]; then
+    # Our line was taken out since install: a fresh backup of the file as it is now.
+    [ "$DRY_RUN" = 1 ] || rm -f "$ROOT${M_BACKUP[$ZSHENV]:-/nonexistent}"
+    forget "$ZSHENV"
+  fi
+  make_backup "$ZSHENV"
+  changed "edited" "edit" "$ZSHENV" "line sourcing /etc/profile.d/claude-auth.sh added at the end; backup in $(backup_of "$ZSHENV")"
+  [ "$DRY_RUN" = 0 ] || return 0
+  cp "$target" "$WORK/zshenv"
+  if [ -s "$target" ] && [ -n "$(tail -c 1 "$target")" ]; then printf '\n' >>"$WORK/zshenv"; fi
+  printf '%s\n' "$ZSHENV_LINE" >>"$WORK/zshenv"
+  rewrite_keeping_attrs "$ZSHENV" "$WORK/zshenv"
+  record edit "$(sha "$target")" "$ZSHENV" "$(backup_of "$ZSHENV")" "$ZSHENV_LINE"
+  save_manifest
+}
+
 install() {
   plan_install
   [ "$DRY_RUN" = 1 ] || ACTING=installing
@@ -683,6 +728,7 @@ install() {
   done
   units_after=$CHANGED
   install_config
+  install_zshenv
   local path upgraded=
   for path in "${M_ORDER[@]}"; do
     # A line an earlier --pam install added is upgraded even without --pam: it is a security fix.

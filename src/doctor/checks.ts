@@ -41,6 +41,8 @@ export interface SystemPaths {
   timerWantsDir: string;
   profileSnippet: string;
   fishSnippet: string;
+  /** Debian's global zshenv, where install.sh adds the line every zsh reads. */
+  zshenv: string;
 }
 
 export const INSTALLED_BINARY = "/usr/local/bin/claude-auth";
@@ -60,6 +62,7 @@ export function systemPaths(root = "/"): SystemPaths {
     timerWantsDir: at("/etc/systemd/system/timers.target.wants"),
     profileSnippet: at("/etc/profile.d/claude-auth.sh"),
     fishSnippet: at("/etc/fish/conf.d/claude-auth.fish"),
+    zshenv: at("/etc/zsh/zshenv"),
   };
 }
 
@@ -460,8 +463,18 @@ function isReadableFile(path: string): boolean {
   }
 }
 
+/** What decides whether every zsh of a user loads the snippet, besides the block in ~/.zshenv. */
+export interface ZshStartupFacts {
+  /** The global zshenv (below --root) and whether a line there sources the snippet (install.sh's). */
+  systemZshenv: string;
+  systemSources: boolean;
+  /** ~/.zshrc when it still holds a block an earlier release put there. */
+  legacyBlockIn?: string;
+}
+
 /**
- * zsh on Debian never reads /etc/profile.d (and a non-login bash neither): those users need the rc block.
+ * zsh on Debian never reads /etc/profile.d (and a non-login bash neither): those users need the rc block,
+ * for zsh in ~/.zshenv (or install.sh's line in /etc/zsh/zshenv), which every zsh reads, `zsh -c` too.
  * `rcHasBlock` is undefined when there is no rc file or it could not be read.
  */
 export function checkShellRc(
@@ -471,13 +484,25 @@ export function checkShellRc(
   rcHasBlock: boolean | undefined,
   setupTokenMode: boolean,
   forOther: boolean,
+  zshStartup?: ZshStartupFacts,
 ): Finding | undefined {
   const shell = loginShell === undefined ? undefined : basename(loginShell);
   if (shell !== "zsh" && shell !== "bash") return undefined;
-  if (rcHasBlock) return ok("shell-rc", `${rcFile} sources the snippet`);
   const fix = `claude-auth shell install --shell ${shell}${forOther ? ` --user ${user.name}` : ""}`;
+  if (shell === "zsh" && zshStartup?.legacyBlockIn) {
+    // Moving it is the fix even when the system line covers every zsh: the old block makes it load twice.
+    return warn(
+      "shell-rc",
+      `${zshStartup.legacyBlockIn} holds the claude-auth-sync block, which only interactive zsh reads${rcHasBlock || zshStartup.systemSources ? " (the snippet is also sourced from zshenv, so it runs twice)" : ": `ssh host cmd` and `su - user -c` do not get the setup token"}`,
+      `${fix} (moves it to ${rcFile})`,
+    );
+  }
+  if (rcHasBlock) return ok("shell-rc", `${rcFile} sources the snippet`);
   if (shell === "zsh") {
-    const message = `${user.name}'s login shell is zsh, which never reads /etc/profile.d, and ${rcFile} has no claude-auth-sync block: zsh sessions do not get the setup token`;
+    if (zshStartup?.systemSources) {
+      return ok("shell-rc", `${zshStartup.systemZshenv} sources the snippet for every zsh`);
+    }
+    const message = `${user.name}'s login shell is zsh, which never reads /etc/profile.d, and neither ${zshStartup?.systemZshenv ?? "/etc/zsh/zshenv"} nor ${rcFile} sources the snippet: zsh sessions do not get the setup token`;
     return setupTokenMode ? fail("shell-rc", message, fix) : warn("shell-rc", message, fix);
   }
   if (!setupTokenMode) return undefined;

@@ -1,11 +1,12 @@
 // Runs every doctor check in order: installation, configuration, the user's files and environment, Vault.
-import { lstatSync } from "node:fs";
+import { lstatSync, readFileSync } from "node:fs";
 import { posix } from "node:path";
 import { type Config, documentPath } from "../config.js";
 import { Deadline } from "../deadline.js";
 import { ExitCode, exitCodeOf } from "../errors.js";
 import { hasBlock } from "../shell/rc-block.js";
 import { shellForLoginShell } from "../shell/shell.js";
+import { zshenvSourcesSnippet } from "../shell/zsh.js";
 import {
   type EnvFileFacts,
   inspectCredentialsFile,
@@ -44,6 +45,7 @@ import {
   type SystemPaths,
   vaultFailure,
   warn,
+  type ZshStartupFacts,
 } from "./checks.js";
 import { checkMetricsDirectory } from "./metrics-directory.js";
 
@@ -91,7 +93,7 @@ export async function runDoctor(request: DoctorRequest): Promise<DoctorReport> {
     findings.push(...checkShellSnippets(paths, loginShell));
     const home = new UserHome(user);
     envFile = inspectEnvFile(home);
-    const rc = rcBlockState(home, loginShell);
+    const rc = rcBlockState(home, loginShell, paths);
     const rcFinding = rc
       ? checkShellRc(
           user,
@@ -100,6 +102,7 @@ export async function runDoctor(request: DoctorRequest): Promise<DoctorReport> {
           rc.hasBlock,
           envFile.state === "present",
           request.self.uid !== user.uid,
+          rc.zshStartup,
         )
       : undefined;
     if (rcFinding) findings.push(rcFinding);
@@ -141,14 +144,25 @@ function safely<T>(fn: () => T): T | undefined {
   }
 }
 
-function rcBlockState(home: UserHome, loginShell: string | undefined) {
+function rcBlockState(home: UserHome, loginShell: string | undefined, paths: SystemPaths) {
   const shell = loginShell === undefined ? undefined : shellForLoginShell(loginShell);
   if (!shell || shell.name === "fish") return undefined;
   const path = shell.rcFile(home.user.home);
-  const segments = posix.relative(home.user.home, path).split("/");
-  const name = segments.pop() ?? "";
-  const file = inspectHomeFile(home, segments, name);
-  return { path, hasBlock: file.text === undefined ? undefined : hasBlock(file.text) };
+  const blockIn = (rcPath: string) => {
+    const segments = posix.relative(home.user.home, rcPath).split("/");
+    const name = segments.pop() ?? "";
+    const file = safely(() => inspectHomeFile(home, segments, name));
+    return file?.text === undefined ? undefined : safely(() => hasBlock(file.text as string));
+  };
+  const zshStartup: ZshStartupFacts | undefined =
+    shell.name === "zsh"
+      ? {
+          systemZshenv: paths.zshenv,
+          systemSources: safely(() => zshenvSourcesSnippet(readFileSync(paths.zshenv, "latin1"))) ?? false,
+          legacyBlockIn: shell.legacyRcFiles?.(home.user.home).find((legacy) => blockIn(legacy)),
+        }
+      : undefined;
+  return { path, hasBlock: blockIn(path), zshStartup };
 }
 
 function serviceCopyFinding(config: Config, envFile: EnvFileFacts, user: SystemUser): Finding {

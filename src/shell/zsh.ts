@@ -15,3 +15,12 @@ export const zsh: Shell = {
   legacyRcFiles: (home) => [posix.join(home, ".zshrc")],
   sourceLine: (snippetPath) => posixSourceLine(snippetPath),
 };
+
+/** Whether a zshenv's text has a line that sources the snippet: install.sh's line, or the same by hand. */
+export function zshenvSourcesSnippet(text: string): boolean {
+  const line = zsh.sourceLine(zsh.snippetPath);
+  return text.split("\n").some((raw) => {
+    const trimmed = raw.trim();
+    return trimmed === line || trimmed.startsWith(`${line} #`);
+  });
+}

@@ -16,10 +16,14 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import t from "tap";
+import { renderBlock } from "../../src/shell/rc-block.js";
+import { zsh } from "../../src/shell/zsh.js";
 import { BINARY, makeConfig, type RunResult, runBinary } from "../helpers/cli.js";
 import { requireRoot } from "../helpers/users.js";
 import { createToken, putPolicy } from "../helpers/vault-api.js";
 import { setupToken, type Workstation, workstation } from "../sync/fixture.js";
+
+const BLOCK = renderBlock(zsh);
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const PAM_LINE = readFileSync(join(REPO, "hooks/pam/claude-auth"), "utf8")
@@ -260,6 +264,56 @@ t.test(
     t.equal(rc?.status, "fail", "setup-token mode: zsh sessions would not get the token");
     t.match(rc?.message, /zsh, which never reads \/etc\/profile\.d/);
     t.equal(rc?.fix, `claude-auth shell install --shell zsh --user ${ws.user.name}`);
+  },
+);
+
+t.test(
+  "zsh: ok with the block in ~/.zshenv or install.sh's line in /etc/zsh/zshenv; a block left in ~/.zshrc is a warning",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const { ws, root } = await healthyUser(t);
+    execFileSync("usermod", ["--shell", "/usr/bin/zsh", ws.user.name]);
+    const home = ws.user.home;
+    const shell = (action: string) =>
+      runBinary(["shell", action, "--shell", "zsh", "--user", ws.user.name]).then((run) => run.code);
+    // An earlier release's block in ~/.zshrc (written by that user, as `shell install` did).
+    const zshrc = join(home, ".zshrc");
+    writeFileSync(zshrc, `# mine\n${BLOCK}\n`);
+    execFileSync("chown", [`${ws.user.uid}:${ws.user.gid}`, zshrc]);
+    let rc = finding(await doctor(ws, root), "shell-rc");
+    t.equal(rc?.status, "warn", "the old place is a warning");
+    t.match(
+      rc?.message,
+      `${zshrc} holds the claude-auth-sync block, which only interactive zsh reads: \`ssh host cmd\` and \`su - user -c\` do not get the setup token`,
+    );
+    t.equal(
+      rc?.fix,
+      `claude-auth shell install --shell zsh --user ${ws.user.name} (moves it to ${join(home, ".zshenv")})`,
+    );
+
+    t.equal(await shell("install"), 0);
+    rc = finding(await doctor(ws, root), "shell-rc");
+    t.same([rc?.status, rc?.message], ["ok", `${join(home, ".zshenv")} sources the snippet`]);
+
+    t.equal(await shell("uninstall"), 0);
+    mkdirSync(join(root, "etc/zsh"), { recursive: true });
+    writeFileSync(
+      join(root, "etc/zsh/zshenv"),
+      `# zsh-common\n${readFileSync(join(REPO, "hooks/zsh/zshenv"), "utf8")}`,
+    );
+    rc = finding(await doctor(ws, root), "shell-rc");
+    t.same(
+      [rc?.status, rc?.message],
+      ["ok", `${join(root, "etc/zsh/zshenv")} sources the snippet for every zsh`],
+    );
+
+    writeFileSync(join(root, "etc/zsh/zshenv"), "# zsh-common, without our line\n");
+    rc = finding(await doctor(ws, root), "shell-rc");
+    t.equal(rc?.status, "fail", "setup-token mode and nothing sources it");
+    t.match(
+      rc?.message,
+      `neither ${join(root, "etc/zsh/zshenv")} nor ${join(home, ".zshenv")} sources the snippet`,
+    );
   },
 );
 
