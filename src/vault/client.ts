@@ -30,11 +30,33 @@ export interface VaultResponse {
 
 export type VaultMethod = "GET" | "POST" | "PUT" | "DELETE" | "LIST";
 
-/** Vault's `{"errors": [...]}`, shortened; Vault never echoes tokens in it. */
+/**
+ * One of Vault's error strings on one line. Vault wraps many errors in go-multierror text,
+ * `1 error occurred:\n\t* permission denied\n\n`: one error is its cause alone, several keep the count
+ * (`2 errors occurred: a; b`); any other line break or tab becomes a space.
+ */
+export function flatVaultError(text: string): string {
+  const multi = /^\s*(\d+) errors? occurred:\s*\n((?:\s*\*[^\n]*(?:\n|$))+)\s*$/.exec(text);
+  if (multi) {
+    const causes = (multi[2] ?? "")
+      .split("\n")
+      .map((line) => line.replace(/^\s*\*\s*/, "").trim())
+      .filter((line) => line !== "");
+    if (causes.length === 1) return causes[0] as string;
+    return `${multi[1]} errors occurred: ${causes.join("; ")}`;
+  }
+  return text.replace(/\s+/g, " ").trim();
+}
+
+/** Vault's `{"errors": [...]}` on one line, shortened; Vault never echoes tokens in it. */
 export function vaultErrors(body: unknown): string {
   if (body && typeof body === "object" && Array.isArray((body as { errors?: unknown }).errors)) {
     const errors = (body as { errors: unknown[] }).errors.filter((e): e is string => typeof e === "string");
-    return errors.join("; ").slice(0, 300);
+    return errors
+      .map(flatVaultError)
+      .filter((e) => e !== "")
+      .join("; ")
+      .slice(0, 300);
   }
   return "";
 }
@@ -106,9 +128,14 @@ export class VaultClient {
       });
     }
     if (status === 503) {
-      const reason = vaultErrors(parseQuietly(text)) || "service unavailable";
+      const answer = parseQuietly(text);
+      // sys/health answers a sealed Vault with 503 and `"sealed": true`, not an errors list.
+      const sealed = (answer as { sealed?: unknown } | undefined)?.sealed === true;
+      const reason = vaultErrors(answer) || (sealed ? "Vault is sealed" : "service unavailable");
       throw new VaultUnavailableError(`Vault is unavailable (${reason}) while ${what}`, {
-        hint: "Vault is sealed or has no active node; nothing was changed, the next run retries",
+        hint: /\bsealed\b/i.test(reason)
+          ? "Vault is sealed: an operator must unseal it (`vault operator unseal`); nothing was changed, the next run retries"
+          : "Vault is sealed or has no active node; nothing was changed, the next run retries",
       });
     }
     if (status === 429 || status >= 500) {
