@@ -354,7 +354,7 @@ async function main() {
     // and without one line sourcing the snippet.
     asUser(
       tokenUser,
-      `mkdir -p "$1/.bench/zdot-without" "$1/.bench/zdot-with" && printf '. "%s/.bashrc"\\n' "$1" > "$1/.bench/rc-without" && printf '. "%s/.bashrc"\\n. ${SNIPPET}\\n' "$1" > "$1/.bench/rc-with" && : > "$1/.bench/zdot-without/.zshrc" && printf '. ${SNIPPET}\\n' > "$1/.bench/zdot-with/.zshrc"`,
+      `mkdir -p "$1/.bench/zdot-without" "$1/.bench/zdot-with" && printf '. "%s/.bashrc"\\n' "$1" > "$1/.bench/rc-without" && printf '. "%s/.bashrc"\\n. ${SNIPPET}\\n' "$1" > "$1/.bench/rc-with" && : > "$1/.bench/zdot-without/.zshrc" && : > "$1/.bench/zdot-with/.zshrc" && printf '. ${SNIPPET}\\n' > "$1/.bench/zdot-with/.zshenv"`,
     );
     const bench = join(tokenUser.home, ".bench");
     const shellCases = [
@@ -371,6 +371,15 @@ async function main() {
         "/usr/bin/zsh",
         ["-i", "-c", "exit"],
         ["-i", "-c", "exit"],
+        { ZDOTDIR: join(bench, "zdot-without") },
+        { ZDOTDIR: join(bench, "zdot-with") },
+      ],
+      // ~/.zshenv is read by every zsh: `ssh host cmd` and zsh scripts pay for the snippet too.
+      [
+        "zsh -c",
+        "/usr/bin/zsh",
+        ["-c", "exit"],
+        ["-c", "exit"],
         { ZDOTDIR: join(bench, "zdot-without") },
         { ZDOTDIR: join(bench, "zdot-with") },
       ],
