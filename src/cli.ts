@@ -172,6 +172,9 @@ export async function runCli(argv: string[]): Promise<number> {
       (y) =>
         y
           .option("user", { type: "string", describe: "act for this user (root only)" })
+          .epilogue(
+            "As root it also removes the root-owned copy t3-serve@<user> loads (/var/lib/claude-auth-sync/env/<user>.env). Run as you, that copy is removed by the next run as root: your next login, the next claude-auth-sync@<you>.timer run or the next start of t3-serve@<you>.",
+          )
           .example("$0 disable", "back to the rotating per-user SSO flow")
           .example("sudo $0 disable --user alice", "as root, for alice"),
       async (args) => {

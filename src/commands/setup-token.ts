@@ -5,8 +5,15 @@ import { checkSetupTokenLive, type LiveCheck } from "../claude/api-check.js";
 import { parseSetupToken } from "../claude/setup-token.js";
 import type { CommandOptions } from "../cli.js";
 import { ExitCode, exitCodeOf, formatError, InvalidDataError, UsageError } from "../errors.js";
-import { changeSetupToken, type SetupTokenIntent, type SetupTokenOutcome } from "../sync/setup-token-mode.js";
+import {
+  changeSetupToken,
+  refuseUselessRotate,
+  type SetupTokenIntent,
+  type SetupTokenOutcome,
+  type SetupTokenRequest,
+} from "../sync/setup-token-mode.js";
 import { promptHidden, readSecretFromStdin } from "../system/secret-input.js";
+import { t3ServeUnit } from "../system/t3-serve.js";
 import { printErr, printOut, terminalJson } from "../system/terminal-text.js";
 import { currentUser } from "../system/users.js";
 import { isIgnored, loadCommandConfig, resolveTargetUser } from "./context.js";
@@ -72,21 +79,23 @@ export async function setupTokenCommand(
         `${user.name} has uid ${user.uid}, below CLAUDE_AUTH_SYNC_MIN_UID=${config.minUid}: claude-auth-sync never manages it`,
       );
     }
-    let token: string | undefined;
-    let check: LiveCheck | undefined;
-    if (intent !== "disable") {
-      token = await readToken();
-      check = await liveCheck(token, options, config.anthropicBaseUrl, config.timeoutMs);
-    }
     const self = currentUser();
-    const outcome = await changeSetupToken({
+    const request: SetupTokenRequest = {
       intent,
       user,
       config,
-      token,
+      token: undefined,
       identityHome: self.home,
       claudeConfigDir: self.uid === user.uid ? process.env.CLAUDE_CONFIG_DIR : undefined,
-    });
+    };
+    let check: LiveCheck | undefined;
+    if (intent !== "disable") {
+      request.token = await readToken();
+      // Refused rotations cost nothing: decided from Vault before the live check's API call.
+      if (intent === "rotate") await refuseUselessRotate(request);
+      check = await liveCheck(request.token, options, config.anthropicBaseUrl, config.timeoutMs);
+    }
+    const outcome = await changeSetupToken(request);
     const exitCode = exitCodeFor(outcome);
     printOut(
       options.json
@@ -126,6 +135,13 @@ function restartLine(outcome: SetupTokenOutcome): string | undefined {
   }
 }
 
+/** When root's copy goes after a user's own disable: only a run as root may remove it. */
+export function serviceCopyLine(outcome: SetupTokenOutcome): string {
+  const unit = t3ServeUnit(outcome.user);
+  const timer = unit.replace(/^t3-serve@/, "claude-auth-sync@").replace(/\.service$/, ".timer");
+  return `Root's copy for ${unit}, ${outcome.serviceEnvFile}, is removed by the next run as root: your next login here, the next ${timer} run (every 6 h) or the next start of ${unit} (its pre-start sync removes it before the service reads it).`;
+}
+
 function humanReport(outcome: SetupTokenOutcome, check: LiveCheck | undefined, skipped: boolean): string {
   const lines: string[] = [];
   const who = outcome.user;
@@ -162,8 +178,9 @@ function humanReport(outcome: SetupTokenOutcome, check: LiveCheck | undefined, s
     lines.push(
       `You are ${outcome.written ? "back " : ""}on the rotating per-user SSO flow: Claude Code uses ~/.claude/.credentials.json, which \`claude-auth sync\` keeps backed up and restores.`,
     );
+    if (outcome.serviceEnvFileLeft) lines.push(serviceCopyLine(outcome));
     if (sso || outcome.sync.plan?.mode === "not-enrolled")
-      lines.push("There is no usable Claude login here yet: run `claude` and log in (SSO).");
+      lines.push("There is no usable Claude login here yet: run `claude auth login` (interactive SSO).");
     if (outcome.written && outcome.previousHint)
       lines.push(`If you no longer need it, revoke ${outcome.previousHint} in your Claude account settings.`);
     if (outcome.written) lines.push("To turn it back on: claude-auth enable");
@@ -199,6 +216,8 @@ function jsonReport(
     liveCheck: skipped ? "skipped" : (check?.verdict ?? null),
     liveCheckReason: check && check.verdict !== "accepted" ? check.reason : null,
     envFile: outcome.envFile,
+    serviceEnvFile: outcome.serviceEnvFile,
+    serviceEnvFileRemoval: outcome.serviceEnvFileLeft ? "next-root-run" : null,
     restart: outcome.restart ?? null,
     sync: publicResult(outcome.sync),
     undo: outcome.intent === "disable" ? "claude-auth enable" : "claude-auth disable",

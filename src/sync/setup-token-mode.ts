@@ -7,10 +7,11 @@ import { tokenHint } from "../claude/setup-token.js";
 import { type Config, documentPath } from "../config.js";
 import { Deadline } from "../deadline.js";
 import { AuthSyncError, ExitCode } from "../errors.js";
+import { serviceEnvPath } from "../system/service-env.js";
 import { type RestartOutcome, restartT3Serve } from "../system/t3-serve.js";
 import { isRoot, type SystemUser } from "../system/users.js";
-import { authenticate } from "../vault/auth.js";
-import { type DocumentChange, type KvDocument, mergeWrite } from "../vault/kv.js";
+import { authenticate, revokeSpentTokens } from "../vault/auth.js";
+import { type DocumentChange, type KvDocument, mergeWrite, readDocument } from "../vault/kv.js";
 import { connect, runSync, type SyncResult } from "./run.js";
 import { FIELD, setupTokenChange } from "./user-document.js";
 
@@ -84,10 +85,34 @@ export interface SetupTokenOutcome {
   previousHint: string | undefined;
   tokenHint: string | undefined;
   envFile: string;
+  /** Root's copy that t3-serve@<user> loads (src/system/service-env.ts). */
+  serviceEnvFile: string;
+  /**
+   * disable as the user: root's copy cannot be removed by them, so it stays until the next run as
+   * root (login, timer, t3-serve@ start). False when this run was root's or nothing changed.
+   */
+  serviceEnvFileLeft: boolean;
   /** The local sync that followed the write. */
   sync: SyncResult;
   /** Undefined when nothing changed, so nothing needs restarting. */
   restart: RestartOutcome | undefined;
+}
+
+/**
+ * rotate's refusals (no token stored yet, the token already stored) from one read of the document,
+ * so they come before the live check spends an API call. The merge-write decides again on what it reads.
+ */
+export async function refuseUselessRotate(request: SetupTokenRequest): Promise<void> {
+  const { config, user, token } = request;
+  const client = connect(config, new Deadline(config.timeoutMs));
+  try {
+    await authenticate(client, config, request.identityHome, { loginName: user.name });
+    const document = await readDocument(client, config.kvMount, documentPath(config, user.name));
+    setupTokenDecision("rotate", storedToken(document), token, request.now ?? new Date());
+  } finally {
+    await revokeSpentTokens(client);
+    client.close();
+  }
 }
 
 /** Writes the document, syncs locally, restarts t3-serve. Throws (nothing written) when Vault refuses. */
@@ -112,6 +137,7 @@ export async function changeSetupToken(request: SetupTokenRequest): Promise<Setu
       { deadline: new Deadline(config.timeoutMs) },
     ));
   } finally {
+    await revokeSpentTokens(client);
     client.close();
   }
   const sync = await runSync({
@@ -133,6 +159,8 @@ export async function changeSetupToken(request: SetupTokenRequest): Promise<Setu
     previousHint: previous.value?.startsWith("sk-ant-oat01-") ? tokenHint(previous.value) : undefined,
     tokenHint: token === undefined ? undefined : tokenHint(token),
     envFile: join(user.home, ...ENV_FILE_DIR, ENV_FILE_NAME),
+    serviceEnvFile: serviceEnvPath(user.name, config.serviceEnvDir),
+    serviceEnvFileLeft: intent === "disable" && written && !isRoot(),
     sync,
     restart,
   };

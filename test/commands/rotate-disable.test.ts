@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import t from "tap";
 import { tokenHint } from "../../src/claude/setup-token.js";
+import { runBinary } from "../helpers/cli.js";
 import { requireRoot } from "../helpers/users.js";
 import { restartHint, setupToken, tokenWorkstation } from "./setup-token-fixture.js";
 
@@ -58,6 +59,23 @@ t.test(
   },
 );
 
+t.test("rotate refuses the stored token or no token before spending an API call", async (t) => {
+  if (!requireRoot(t)) return;
+  const ws = await tokenWorkstation(t);
+  const stored = setupToken("K");
+  await ws.seed({ ...SIBLINGS, setup_token: stored });
+  const same = await ws.asRoot("rotate", [], stored);
+  t.equal(same.code, 1, "the same token: exit 1", { stderr: same.stderr });
+  t.match(same.stderr, /already stored: nothing to rotate/);
+  t.equal(ws.api.messageRequests().length, 0, "no live check was made for it");
+
+  const fresh = await tokenWorkstation(t);
+  const none = await fresh.asRoot("rotate", [], setupToken("F"));
+  t.equal(none.code, 1, "no token yet: exit 1");
+  t.match(none.stderr, /no setup token to rotate/);
+  t.equal(fresh.api.messageRequests().length, 0, "no live check either");
+});
+
 t.test("disable removes only our keys and the env files; back on the rotating SSO flow", async (t) => {
   if (!requireRoot(t)) return;
   const ws = await tokenWorkstation(t);
@@ -77,7 +95,11 @@ t.test("disable removes only our keys and the env files; back on the rotating SS
   t.notOk(existsSync(ws.envFile), "the env file is removed");
   t.notOk(existsSync(ws.serviceEnvFile), "and root's copy");
   t.match(run.stdout, /back on the rotating per-user SSO flow/);
-  t.match(run.stdout, /run `claude` and log in/, "no login here yet: says how to get one");
+  t.match(
+    run.stdout,
+    /run `claude auth login`/,
+    "no login here yet: says how to get one, as the runbook does",
+  );
   t.match(run.stdout, new RegExp(`t3-serve@${ws.user.name}\\.service: `));
   t.notOk((run.stdout + run.stderr).includes(token));
 
@@ -107,3 +129,36 @@ t.test("disable as the user with their own identity prints the restart command",
   const other = await ws.asUser("disable", ["--user", "root"]);
   t.equal(other.code, 2, "not for someone else");
 });
+
+t.test(
+  "disable as the user says when root's copy goes; the next run as root (a login) removes it",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const ws = await tokenWorkstation(t);
+    await ws.giveOwnIdentity();
+    await ws.seed({ ...SIBLINGS, setup_token: setupToken("C") });
+    t.equal((await ws.sync()).code, 0, "a root run writes both files");
+    t.ok(existsSync(ws.serviceEnvFile), "root's copy is there");
+    const run = await ws.asUser("disable");
+    t.equal(run.code, 0, "exit 0", { stdout: run.stdout, stderr: run.stderr });
+    t.notOk(existsSync(ws.envFile), "the user's env file is gone at once");
+    t.ok(existsSync(ws.serviceEnvFile), "root's copy is not the user's to remove");
+    const unit = `t3-serve@${ws.user.name}.service`;
+    t.ok(
+      run.stdout.includes(
+        `Root's copy for ${unit}, ${ws.serviceEnvFile}, is removed by the next run as root: your next login here, the next claude-auth-sync@${ws.user.name}.timer run (every 6 h) or the next start of ${unit}`,
+      ),
+      "disable says exactly when it goes",
+      { stdout: run.stdout },
+    );
+    const json = JSON.parse((await ws.asUser("disable", ["--json"])).stdout);
+    t.equal(json.serviceEnvFileRemoval, null, "nothing left to say once nothing changed");
+
+    const login = await runBinary(["pam", "--config", ws.config], {
+      env: { PAM_USER: ws.user.name, PAM_TYPE: "open_session" },
+    });
+    t.equal(login.code, 0, "the next login", { stderr: login.stderr });
+    t.notOk(existsSync(ws.serviceEnvFile), "removes root's copy");
+    t.match(login.stderr, /actions=[^ ]*remove-service-env-file/);
+  },
+);
