@@ -97,7 +97,9 @@ async function claudeAuth(args, options = {}) {
 
 function runOnce(args, { env = { PATH: SAFE_PATH, HOME: "/root" }, stdin = "" }) {
   return new Promise((resolve, reject) => {
-    const child = spawn(BINARY, args, {
+    // Through env -u: a test runner (tap) adds its NODE_OPTIONS to every child, and `claude-auth
+    // pam` as root refuses a PAM environment with any NODE_* in it, as it should at a real login.
+    const child = spawn("/usr/bin/env", ["-u", "NODE_OPTIONS", BINARY, ...args], {
       env,
       stdio: ["pipe", "pipe", "pipe"],
       cwd: "/",
