@@ -104,6 +104,8 @@ export interface SyncPlan {
   reasons: string[];
   /** Access-token expiry of the credential Claude will use after the plan (rotating mode), epoch ms. */
   credentialExpiresAt: number | undefined;
+  /** Why interactive SSO is required (outcome sso-required): what the shell notice tells the user. */
+  ssoCause?: string | undefined;
 }
 
 /** Why a backup cannot be restored, or undefined when it can. */
@@ -210,10 +212,18 @@ export function plan(document: UserDocument, local: LocalState, now: number, pol
       reasons.push("the refresh token was rejected (invalid_grant): restoring the newer backup");
       return { mode: "rotating", outcome: "valid", actions, reasons, credentialExpiresAt: backup.expiresAt };
     }
+    const ssoCause = `the refresh token was rejected (invalid_grant) and ${unusable}`;
     reasons.push(
-      `the refresh token was rejected (invalid_grant) and ${unusable}: interactive SSO required (claude auth login); the credentials file was left as it was`,
+      `${ssoCause}: interactive SSO required (claude auth login); the credentials file was left as it was`,
     );
-    return { mode: "rotating", outcome: "sso-required", actions, reasons, credentialExpiresAt: undefined };
+    return {
+      mode: "rotating",
+      outcome: "sso-required",
+      actions,
+      reasons,
+      credentialExpiresAt: undefined,
+      ssoCause,
+    };
   }
 
   if (credentials.kind === "valid") {
@@ -276,6 +286,14 @@ export function plan(document: UserDocument, local: LocalState, now: number, pol
     reasons.push(`${localProblem}: restoring the backup`);
     return { mode: "rotating", outcome: "valid", actions, reasons, credentialExpiresAt: backup.expiresAt };
   }
-  reasons.push(`${localProblem} and ${unusable}: interactive SSO required (claude auth login)`);
-  return { mode: "rotating", outcome: "sso-required", actions, reasons, credentialExpiresAt: undefined };
+  const ssoCause = `${localProblem} and ${unusable}`;
+  reasons.push(`${ssoCause}: interactive SSO required (claude auth login)`);
+  return {
+    mode: "rotating",
+    outcome: "sso-required",
+    actions,
+    reasons,
+    credentialExpiresAt: undefined,
+    ssoCause,
+  };
 }

@@ -24,7 +24,7 @@ import { UserHome } from "../system/home.js";
 import { acquireUserLock, type UserLock } from "../system/lock.js";
 import { readServiceEnvFile } from "../system/service-env.js";
 import { isRoot, type SystemUser } from "../system/users.js";
-import { authenticate, renewTokenIfLow } from "../vault/auth.js";
+import { authenticate, renewTokenIfLow, revokeSpentTokens } from "../vault/auth.js";
 import { VaultClient } from "../vault/client.js";
 import { readDocument } from "../vault/kv.js";
 import { apply } from "./apply.js";
@@ -39,10 +39,10 @@ import {
 import {
   NOTICE_FILE,
   readSyncState,
-  SSO_NOTICE,
   STATE_DIR,
   STATE_FILE,
   type SyncState,
+  ssoNotice,
   writeSyncState,
 } from "./state.js";
 import { parseUserDocument, type UserDocument } from "./user-document.js";
@@ -289,6 +289,7 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
     message = formatError(error);
     if (!(error instanceof AuthSyncError)) message = `unexpected failure: ${message}`;
   } finally {
+    if (client) await revokeSpentTokens(client);
     client?.close();
   }
   const result: SyncResult = {
@@ -300,6 +301,7 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
     vaultRequests: client?.requestCount ?? 0,
     durationMs: Date.now() - started,
     dryRun: request.dryRun,
+    ...(client?.warnings.length ? { warnings: [...client.warnings] } : {}),
   };
   if (!request.dryRun) {
     try {
@@ -415,7 +417,7 @@ function report(
     // records itself only where a state file already exists: it never creates files.
     const notice =
       syncPlan?.outcome === "sso-required"
-        ? `${SSO_NOTICE}\n`
+        ? `${ssoNotice(syncPlan.ssoCause)}\n`
         : rejected && facts.last
           ? `${invalidNotice(facts.last.credential)}\n`
           : undefined;

@@ -52,6 +52,11 @@ export function writeSyncState(home: UserHome, state: SyncState): void {
   home.write(STATE_DIR, STATE_FILE, `${JSON.stringify(state)}\n`, 0o600, { durable: false });
 }
 
-export const SSO_NOTICE =
-  "claude-auth-sync: your Claude Code login expired and no usable backup exists. Run `claude auth login` " +
-  "(or `claude setup-token` then `claude-auth enable` for a long-lived token).";
+/** The next shell's one-line notice when the user must log in again, saying why (the plan's words). */
+export function ssoNotice(cause: string | undefined): string {
+  const why = cause ?? "no usable credential here and no usable backup";
+  return (
+    `claude-auth-sync: your Claude Code login here no longer works: ${why}. Run \`claude auth login\` ` +
+    "(or `claude setup-token` then `claude-auth enable` for a long-lived token)."
+  );
+}

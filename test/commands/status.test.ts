@@ -134,7 +134,10 @@ t.test(
     t.match(report.notice, /claude auth login/, "the notice the next shell shows");
     t.match(report.warnings.join("\n"), /no usable Claude login: run `claude auth login`/);
     const text = await status(ws);
-    t.match(text.stdout, /notice\s+claude-auth-sync: your Claude Code login expired/);
+    t.match(
+      text.stdout,
+      /notice\s+claude-auth-sync: your Claude Code login here no longer works: credentials file is logged out and no usable backup\./,
+    );
     t.match(text.stdout, /warning: no usable Claude login/);
   },
 );

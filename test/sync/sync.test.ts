@@ -1,5 +1,5 @@
 // `claude-auth sync` end to end: the built binary, a real user, the Vault stand-in with the host policy.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import {
   chmodSync,
   chownSync,
@@ -16,11 +16,14 @@ import {
 } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import t from "tap";
 import { fifosTouched, killHungRuns, plantTempFifos, WATCHDOG_SLACK_MS } from "../helpers/metrics-traps.js";
 import { requireRoot } from "../helpers/users.js";
 import { vaultApi } from "../helpers/vault-api.js";
 import { credential, HOUR, metrics, STUB, setupToken, workstation } from "./fixture.js";
+
+const SNIPPET = fileURLToPath(new URL("../../shell/claude-auth.sh", import.meta.url));
 
 const SIBLINGS = {
   vaultwarden_token: 'vw-secret-Ω-"quoted"\n with newline',
@@ -233,6 +236,22 @@ t.test(
     t.equal(again.code, 3, "the same backup again: exit 3, SSO required", { stdout: again.stdout });
     t.equal(readFileSync(ws.credentialsFile, "utf8"), stub, "not restored a second time");
     t.match(again.stdout + again.stderr, /restored here before/, "the reason is given");
+    const state = JSON.parse(readFileSync(`${ws.user.home}/.config/claude-auth-sync/state.json`, "utf8"));
+    t.match(state.message, /restored here before and was logged out again/, "state.json says why");
+    // What the user's next interactive shell prints, through the real snippet.
+    const shell = spawnSync(
+      "runuser",
+      ["-u", ws.user.name, "--", "bash", "--norc", "-i", "-c", `. ${SNIPPET}`],
+      { env: { HOME: ws.user.home, PATH: "/usr/sbin:/usr/bin:/bin" }, encoding: "utf8" },
+    );
+    const shown = shell.stderr.split("\n").filter((line) => line.startsWith("claude-auth-sync:"));
+    t.equal(shown.length, 1, "the next shell shows one notice line", { stderr: shell.stderr });
+    t.match(
+      shown[0],
+      /restored here before and was logged out again \(its login was revoked or its refresh token spent\)\. Run `claude auth login`/,
+      "the notice says what state.json says",
+    );
+    t.notMatch(shown[0], /no usable backup exists/, "not that no backup exists");
     t.match(metrics(ws), /claude_auth_sync_valid\{user="[^"]+"\} 0/, "alert metric 0");
 
     // The user logs in on another machine (or here, then it is backed up): a new backup is restored.
