@@ -144,6 +144,12 @@ export class TokenStore {
     return this.byAccessor.get(accessor);
   }
 
+  /** `LIST auth/token/accessors`: every live token; one past its TTL is revoked first, as Vault's expiration manager does. */
+  accessors(): string[] {
+    for (const entry of [...this.byId.values()]) this.lookup(entry.id);
+    return [...this.byAccessor.keys()];
+  }
+
   /** Revokes a token and, as Vault does for non-orphans, every token created under it. */
   revoke(id: string): void {
     const entry = this.byId.get(id);

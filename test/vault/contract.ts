@@ -596,6 +596,83 @@ export function vaultContract(t: TapLike, connect: () => Promise<VaultConnection
     t.equal((await f.call("POST", "auth/token/renew-self", { token: fixed, body: {} })).status, 400);
   });
 
+  test("login tokens stay live until revoked or spent: accessors, token_num_uses, revoke-self, token_ttl", async (f, t) => {
+    const m = await f.kvMount();
+    await f.call("POST", `${m}/data/doc`, { body: { data: { v: 1 } } });
+    const { path } = await f.enableAuth("approle");
+    const pol = `uses-${f.id}`;
+    await f.policy(pol, `path "${m}/data/*" { capabilities = ["read"] }`);
+    const role = (settings: Record<string, unknown>) =>
+      f.call("POST", `auth/${path}/role/host`, { body: { token_policies: [pol], ...settings } });
+    t.equal((await role({ token_ttl: "1h", token_num_uses: 2 })).status, 204);
+    const roleId = String(
+      field((await f.call("GET", `auth/${path}/role/host/role-id`)).json, "data", "role_id"),
+    );
+    const secretId = String(
+      field(
+        (await f.call("POST", `auth/${path}/role/host/secret-id`, { body: {} })).json,
+        "data",
+        "secret_id",
+      ),
+    );
+    const login = async () => {
+      const reply = await f.call("POST", `auth/${path}/login`, {
+        token: null,
+        body: { role_id: roleId, secret_id: secretId },
+      });
+      t.equal(reply.status, 200, "login");
+      return {
+        token: String(field(reply.json, "auth", "client_token")),
+        accessor: String(field(reply.json, "auth", "accessor")),
+        numUses: field(reply.json, "auth", "num_uses"),
+      };
+    };
+    const live = async () => {
+      const list = await f.call("LIST", "auth/token/accessors");
+      t.equal(list.status, 200, "root lists the accessors of live tokens");
+      return field(list.json, "data", "keys") as string[];
+    };
+    const read = (token: string) => f.call("GET", `${m}/data/doc`, { token });
+
+    const limited = await login();
+    t.equal(limited.numUses, 2, "the login answer carries token_num_uses");
+    t.ok((await live()).includes(limited.accessor), "a new login token is live");
+    const described = await f.call("POST", "auth/token/lookup-accessor", {
+      body: { accessor: limited.accessor },
+    });
+    t.match(field(described.json, "data"), { path: `auth/${path}/login`, num_uses: 2, id: "" });
+    t.equal((await read(limited.token)).status, 200, "first use");
+    t.equal((await read(limited.token)).status, 200, "last use");
+    const spent = await read(limited.token);
+    t.equal(spent.status, 403, "a spent token is refused");
+    t.match(errorsOf(spent), /invalid token/);
+    t.notOk((await live()).includes(limited.accessor), "and revoked");
+
+    t.equal((await role({ token_num_uses: 0 })).status, 204);
+    const unlimited = await login();
+    t.equal(unlimited.numUses, 0);
+    t.equal((await read(unlimited.token)).status, 200);
+    t.ok((await live()).includes(unlimited.accessor), "unused by nobody, it stays live");
+    t.equal((await f.call("POST", "auth/token/revoke-self", { token: unlimited.token })).status, 204);
+    t.notOk((await live()).includes(unlimited.accessor), "revoke-self removes it");
+    t.match(errorsOf(await read(unlimited.token)), /invalid token/, "a revoked token is an invalid token");
+
+    const plain = await f.tokenWith([pol]);
+    t.equal(
+      (await f.call("LIST", "auth/token/accessors", { token: plain })).status,
+      403,
+      "listing needs sudo",
+    );
+
+    t.equal((await role({ token_ttl: "2s", token_max_ttl: "2s" })).status, 204);
+    const brief = await login();
+    t.equal((await read(brief.token)).status, 200);
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    const expired = await read(brief.token);
+    t.equal(expired.status, 403, "past its TTL the token is refused");
+    t.match(errorsOf(expired), /invalid token/);
+  });
+
   test("a custom token id: root only, no 'hvs.'/'s.' prefix, no '.', no duplicate, with a warning", async (f, t) => {
     const pol = `custom-${f.id}`;
     await f.policy(pol, `path "auth/token/create" { capabilities = ["update"] }`);

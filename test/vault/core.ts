@@ -490,6 +490,10 @@ export class VaultCore {
           tokens.renew(entry, parseDurationSeconds(r.data?.increment, "increment"));
           return respond(null, { auth: tokens.authBlock(entry, entry.policies) });
         });
+      case "accessors":
+      case "accessors/":
+        // token_store.go: PathsSpecial.Root "accessors*" (sudo), keys = accessors of live tokens.
+        return { ...route(["list"], () => respond({ keys: tokens.accessors() })), rootProtected: true };
       case "revoke-self":
         return route(["update"], (r) => {
           tokens.revoke(caller(r).id);
