@@ -1,11 +1,13 @@
 // Configuration: config.env (dotenv syntax) plus environment overrides, parsed and validated once.
 import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync } from "node:fs";
+import { isAbsolute } from "node:path";
 import { parse as parseDotenv } from "dotenv";
 import { DEFAULT_TOKEN_URL } from "./claude/oauth-defaults.js";
 import { InvalidDataError, UsageError } from "./errors.js";
 import type { CrossHostRestore } from "./sync/plan.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/claude-auth-sync/config.env";
+export const DEFAULT_HOST_TOKEN_CACHE = "/var/lib/claude-auth-sync/host-token";
 /** CLAUDE_AUTH_SYNC_TIMEOUT_MS's default: also the login's budget before the config could be read. */
 export const DEFAULT_TIMEOUT_MS = 3000;
 
@@ -30,6 +32,8 @@ export interface Config {
   approleSecretIdFile: string | undefined;
   authUsername: string | undefined;
   authPasswordFile: string | undefined;
+  /** Root's cached host login token (approle, userpass, ldap), reused across runs until near its expiry. */
+  hostTokenCache: string;
   timeoutMs: number;
   metricsDir: string | undefined;
   minUid: number;
@@ -70,6 +74,7 @@ export const CONFIG_KEYS = [
   "CLAUDE_AUTH_SYNC_APPROLE_SECRET_ID_FILE",
   "CLAUDE_AUTH_SYNC_USERNAME",
   "CLAUDE_AUTH_SYNC_PASSWORD_FILE",
+  "CLAUDE_AUTH_SYNC_HOST_TOKEN_CACHE",
   "CLAUDE_AUTH_SYNC_TIMEOUT_MS",
   "CLAUDE_AUTH_SYNC_METRICS_DIR",
   "CLAUDE_AUTH_SYNC_MIN_UID",
@@ -227,6 +232,12 @@ export const DEFAULT_CROSS_HOST_RESTORE: CrossHostRestore = "same-host";
 
 const SEGMENT = /^[A-Za-z0-9_.@{}-]+$/;
 
+function parseAbsolutePath(key: ConfigKey, value: string): string {
+  if (!isAbsolute(value) || value.endsWith("/"))
+    throw new InvalidDataError(key, `must be an absolute file path, not ${JSON.stringify(value)}`);
+  return value;
+}
+
 function parseDocumentPath(key: ConfigKey, value: string): string {
   const trimmed = value.replace(/^\/+|\/+$/g, "");
   const segments = trimmed.split("/");
@@ -289,6 +300,10 @@ export function parseConfig(raw: RawConfig, source: Config["source"]): Config {
     approleSecretIdFile: optional(raw.CLAUDE_AUTH_SYNC_APPROLE_SECRET_ID_FILE),
     authUsername: optional(raw.CLAUDE_AUTH_SYNC_USERNAME),
     authPasswordFile: optional(raw.CLAUDE_AUTH_SYNC_PASSWORD_FILE),
+    hostTokenCache: parseAbsolutePath(
+      "CLAUDE_AUTH_SYNC_HOST_TOKEN_CACHE",
+      optional(raw.CLAUDE_AUTH_SYNC_HOST_TOKEN_CACHE) ?? DEFAULT_HOST_TOKEN_CACHE,
+    ),
     timeoutMs: parseInteger(
       "CLAUDE_AUTH_SYNC_TIMEOUT_MS",
       raw.CLAUDE_AUTH_SYNC_TIMEOUT_MS,

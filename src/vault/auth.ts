@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Config } from "../config.js";
 import { AuthSyncError, ExitCode, InvalidDataError, VaultDeniedError } from "../errors.js";
 import { unexpectedAnswer, type VaultClient } from "./client.js";
+import { type HostLoginKey, readHostToken, writeHostToken } from "./host-token-cache.js";
 
 export interface TokenSource {
   /** Where the token came from, for status/doctor (never the token). */
@@ -72,12 +73,23 @@ function headerSafe(source: TokenSource): TokenSource {
   return source;
 }
 
-function loginToken(body: unknown, what: string): string {
-  const auth = (body as { auth?: { client_token?: unknown } } | undefined)?.auth;
+/** What a login answer says of the token it mints. */
+interface LoginAnswer {
+  token: string;
+  /** lease_duration, in seconds; 0 = never expires. */
+  ttlSeconds: number;
+}
+
+function loginAnswer(body: unknown, what: string): LoginAnswer {
+  const auth = (body as { auth?: { client_token?: unknown; lease_duration?: unknown } } | undefined)?.auth;
   if (!auth || typeof auth.client_token !== "string" || !HEADER_SAFE.test(auth.client_token)) {
     throw new InvalidDataError(`Vault ${what} answer`, "has no auth.client_token");
   }
-  return auth.client_token;
+  const ttl = auth.lease_duration;
+  return {
+    token: auth.client_token,
+    ttlSeconds: typeof ttl === "number" && Number.isFinite(ttl) && ttl > 0 ? ttl : 0,
+  };
 }
 
 async function login(
@@ -85,7 +97,8 @@ async function login(
   path: string,
   payload: Record<string, string>,
   what: string,
-): Promise<string> {
+): Promise<LoginAnswer> {
+  client.token = undefined; // a login needs none, and the one in hand may be the invalid one
   const response = await client.request("POST", path, payload);
   if (response.status === 400) {
     throw new VaultDeniedError(`Vault ${what} login refused at ${path}`, {
@@ -93,7 +106,132 @@ async function login(
     });
   }
   if (response.status !== 200) unexpectedAnswer(`the ${what} login at ${path}`, response);
-  return loginToken(response.body, what);
+  return loginAnswer(response.body, what);
+}
+
+/** One host login (approle, userpass, ldap): where it goes, what it sends, for whom. */
+interface HostLogin {
+  path: string;
+  what: string;
+  origin: string;
+  principal: string;
+  /** Read only when a login is needed: a run reusing the cached token never opens the secret file. */
+  payload: () => Record<string, string>;
+}
+
+function hostLogin(
+  config: Config,
+  options: { loginName?: string | undefined; password?: string | undefined },
+): HostLogin {
+  const method = config.auth;
+  if (method === "approle") {
+    const roleId = config.approleRoleId;
+    const secretIdFile = config.approleSecretIdFile;
+    if (!roleId || !secretIdFile) {
+      throw new InvalidDataError(
+        "CLAUDE_AUTH_SYNC_APPROLE_ROLE_ID",
+        "approle needs CLAUDE_AUTH_SYNC_APPROLE_ROLE_ID and CLAUDE_AUTH_SYNC_APPROLE_SECRET_ID_FILE",
+      );
+    }
+    return {
+      path: `auth/${config.authMount}/login`,
+      what: "AppRole",
+      origin: `approle (${config.authMount})`,
+      principal: roleId,
+      payload: () => {
+        const secretId = readSecretFile(secretIdFile, "AppRole secret id file");
+        if (!secretId)
+          throw new InvalidDataError("CLAUDE_AUTH_SYNC_APPROLE_SECRET_ID_FILE", "file does not exist");
+        return { role_id: roleId, secret_id: secretId };
+      },
+    };
+  }
+  const username = config.authUsername ?? options.loginName;
+  if (!username) throw new InvalidDataError("CLAUDE_AUTH_SYNC_USERNAME", `${method} needs a user name`);
+  return {
+    path: `auth/${config.authMount}/login/${encodeURIComponent(username)}`,
+    what: method,
+    origin: `${method} (${config.authMount}) as ${username}`,
+    principal: username,
+    payload: () => {
+      const password =
+        options.password ??
+        (config.authPasswordFile
+          ? readSecretFile(config.authPasswordFile, `${method} password file`)
+          : undefined);
+      if (!password) {
+        throw new InvalidDataError(
+          "CLAUDE_AUTH_SYNC_PASSWORD_FILE",
+          `${method} needs a password file (or an interactive prompt)`,
+        );
+      }
+      return { password };
+    },
+  };
+}
+
+/**
+ * Root's login, through the cached host token (host-token-cache.ts): the cached token while it has a
+ * third of its life left; else a fresh login that replaces it, the replaced one revoked at the end of
+ * the run. A cached token Vault calls invalid is replaced within the same run (client.relogin). Without
+ * a usable cache directory every run logs in and revokes its token at the end.
+ */
+async function cachedHostLogin(client: VaultClient, config: Config, how: HostLogin): Promise<string> {
+  const key: HostLoginKey = {
+    addr: client.addr.href,
+    namespace: config.vaultNamespace ?? "",
+    method: config.auth,
+    mount: config.authMount,
+    principal: how.principal,
+  };
+  const path = config.hostTokenCache;
+  const found = readHostToken(path, key, Date.now(), config.timeoutMs);
+  if ("warning" in found && found.warning) client.warnings.push(found.warning);
+  const fresh = async (): Promise<void> => {
+    const answer = await login(client, how.path, how.payload(), how.what);
+    client.token = answer.token;
+    if (found.kind === "refused") {
+      client.spentTokens.push(answer.token);
+      return;
+    }
+    try {
+      writeHostToken(path, key, {
+        token: answer.token,
+        expiresAt: answer.ttlSeconds > 0 ? Date.now() + answer.ttlSeconds * 1000 : null,
+        ttlSeconds: answer.ttlSeconds,
+      });
+    } catch (error) {
+      client.warnings.push(
+        `cannot keep the host's Vault token in ${path} (${(error as NodeJS.ErrnoException).code ?? String(error)}): each run logs in, and revokes its token when done`,
+      );
+      client.spentTokens.push(answer.token);
+    }
+  };
+  if (found.kind === "usable") {
+    client.token = found.entry.token;
+    client.relogin = fresh;
+    return `${how.origin}, cached token`;
+  }
+  await fresh();
+  if (found.kind === "due") client.spentTokens.push(found.entry.token);
+  return how.origin;
+}
+
+/**
+ * Revokes (revoke-self) the tokens this run replaced or could not keep, within what is left of the
+ * budget; best effort: a token that cannot be revoked now expires at its TTL.
+ */
+export async function revokeSpentTokens(client: VaultClient): Promise<void> {
+  const current = client.token;
+  client.relogin = undefined;
+  try {
+    for (const token of client.spentTokens.splice(0)) {
+      client.token = token;
+      await client.request("POST", "auth/token/revoke-self", {}).catch(() => undefined);
+    }
+  } finally {
+    client.token = current;
+  }
 }
 
 /**
@@ -128,44 +266,11 @@ export async function authenticate(
       return source.origin;
     }
   }
-  if (method === "approle") {
-    if (!config.approleRoleId || !config.approleSecretIdFile) {
-      throw new InvalidDataError(
-        "CLAUDE_AUTH_SYNC_APPROLE_ROLE_ID",
-        "approle needs CLAUDE_AUTH_SYNC_APPROLE_ROLE_ID and CLAUDE_AUTH_SYNC_APPROLE_SECRET_ID_FILE",
-      );
-    }
-    const secretId = readSecretFile(config.approleSecretIdFile, "AppRole secret id file");
-    if (!secretId)
-      throw new InvalidDataError("CLAUDE_AUTH_SYNC_APPROLE_SECRET_ID_FILE", "file does not exist");
-    client.token = await login(
-      client,
-      `auth/${config.authMount}/login`,
-      { role_id: config.approleRoleId, secret_id: secretId },
-      "AppRole",
-    );
-    return `approle (${config.authMount})`;
-  }
-  const username = config.authUsername ?? options.loginName;
-  if (!username) throw new InvalidDataError("CLAUDE_AUTH_SYNC_USERNAME", `${method} needs a user name`);
-  const password =
-    options.password ??
-    (config.authPasswordFile
-      ? readSecretFile(config.authPasswordFile, `${method} password file`)
-      : undefined);
-  if (!password) {
-    throw new InvalidDataError(
-      "CLAUDE_AUTH_SYNC_PASSWORD_FILE",
-      `${method} needs a password file (or an interactive prompt)`,
-    );
-  }
-  client.token = await login(
-    client,
-    `auth/${config.authMount}/login/${encodeURIComponent(username)}`,
-    { password },
-    method,
-  );
-  return `${method} (${config.authMount}) as ${username}`;
+  const how = hostLogin(config, options);
+  // Root's configured identity is the host's; a prompted password is someone's own, one-off login.
+  if (process.getuid?.() === 0 && options.password === undefined) return cachedHostLogin(client, config, how);
+  client.token = (await login(client, how.path, how.payload(), how.what)).token;
+  return how.origin;
 }
 
 export interface TokenInfo {

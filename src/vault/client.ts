@@ -90,6 +90,15 @@ export class VaultClient {
   private readonly ca: Buffer | undefined;
   /** Requests made by this client, for `--json` output and tests. */
   requestCount = 0;
+  /**
+   * Set when the token is a cached host login: called once when Vault calls that token invalid
+   * (expired, spent, revoked), to log in afresh; the refused request is then sent again.
+   */
+  relogin: (() => Promise<void>) | undefined;
+  /** Tokens of ours to revoke once the run is done (revokeSpentTokens): replaced or not kept. */
+  readonly spentTokens: string[] = [];
+  /** What went wrong beside the requests and changes nothing in their outcome, for the run's report. */
+  readonly warnings: string[] = [];
 
   constructor(options: VaultClientOptions) {
     this.addr = options.addr;
@@ -122,7 +131,15 @@ export class VaultClient {
     this.requestCount++;
     const { status, text } = await this.send(url, method, headers, body, what);
     if (status === 403) {
-      const reason = vaultErrors(parseQuietly(text)).replace(/^permission denied;?\s*/, "");
+      const errors = vaultErrors(parseQuietly(text));
+      const relogin = this.relogin;
+      // A 403 means Vault did nothing, so the request may be sent again with the new token.
+      if (relogin && /invalid token/.test(errors)) {
+        this.relogin = undefined;
+        await relogin();
+        return this.request(method, path, payload);
+      }
+      const reason = errors.replace(/^permission denied;?\s*/, "");
       throw new VaultDeniedError(`permission denied ${what}${reason ? ` (${reason})` : ""}`, {
         hint: "the Vault token lacks a capability on this path (see docs/runbook.md, Vault policies), or it has expired",
       });

@@ -76,6 +76,9 @@ export function makeConfig(
   // Renewal would refresh the tests' made-up credentials at Claude's real token endpoint: off unless
   // a test turns it on (and points CLAUDE_AUTH_SYNC_OAUTH_TOKEN_URL at test/oauth/standin.ts).
   if (!("CLAUDE_AUTH_SYNC_RENEW" in values)) lines.push("CLAUDE_AUTH_SYNC_RENEW=0");
+  // Root's cached host login (AppRole, userpass, ldap) stays in this test's own directory, not /var/lib.
+  if (!("CLAUDE_AUTH_SYNC_HOST_TOKEN_CACHE" in values))
+    lines.push(`CLAUDE_AUTH_SYNC_HOST_TOKEN_CACHE=${join(dir, "host-login-token")}`);
   if (hostToken) {
     tokenFile = join(dir, "host-token");
     writeFileSync(tokenFile, `${hostToken}\n`, { mode: 0o600 });
