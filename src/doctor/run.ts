@@ -21,6 +21,7 @@ import { lookupLoginShell, type SystemUser } from "../system/users.js";
 import { authenticate, lookupSelf } from "../vault/auth.js";
 import type { VaultClient } from "../vault/client.js";
 import { readDocument } from "../vault/kv.js";
+import { tokenTtl } from "../vault/token-ttl.js";
 import {
   checkApiKeyEnvironment,
   checkBinary,
@@ -233,12 +234,12 @@ async function vaultFindings(
     try {
       const info = await lookupSelf(client);
       identity = `the Vault token from ${origin} ("${info.displayName}", policies ${info.policies.join(", ") || "none"})`;
-      const ttl = info.ttlSeconds === 0 ? "no expiry" : `TTL ${Math.round(info.ttlSeconds / 60)} minutes`;
+      const ttl = info.ttlSeconds === 0 ? "no expiry" : `TTL ${tokenTtl(info.ttlSeconds)}`;
       findings.push(
         info.ttlSeconds > 0 && info.ttlSeconds < 3600 && !info.renewable
           ? warn(
               "vault-auth",
-              `${identity} expires in ${Math.round(info.ttlSeconds / 60)} minutes and cannot be renewed`,
+              `${identity} expires in ${tokenTtl(info.ttlSeconds)} and cannot be renewed`,
               "log in to Vault again, or use a Vault Agent sink (CLAUDE_AUTH_SYNC_TOKEN_FILE)",
             )
           : ok("vault-auth", `authenticated: ${identity}, ${ttl}`),

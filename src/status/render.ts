@@ -1,6 +1,7 @@
 // `claude-auth status` for people: one line per fact, warnings last. Only what StatusReport holds, so
 // the text can carry no more than the JSON (and neither carries a secret).
 import { terminalLines } from "../system/terminal-text.js";
+import { tokenTtl } from "../vault/token-ttl.js";
 import type { StatusReport } from "./collect.js";
 
 function relative(iso: string | null, now: string): string {
@@ -18,13 +19,6 @@ function relative(iso: string | null, now: string): string {
   return ms >= 0 ? `in ${amount}` : `${amount} ago`;
 }
 
-function duration(seconds: number): string {
-  if (seconds === 0) return "no expiry";
-  if (seconds < 7200) return `${Math.round(seconds / 60)}m`;
-  if (seconds < 172_800) return `${Math.round(seconds / 3600)}h`;
-  return `${Math.round(seconds / 86_400)} days`;
-}
-
 function fileFacts(mode: string | null, owner: string | null): string {
   return [mode ? `mode ${mode}` : "", owner ? `owner ${owner}` : ""].filter(Boolean).join(", ");
 }
@@ -39,8 +33,12 @@ export function renderStatus(report: StatusReport): string {
     report.modeSource === "vault"
       ? "as the Vault document says"
       : "from the local files: Vault could not be asked";
-  const outcome = report.outcome ? `, ${report.outcome}` : "";
-  lines.push(`${report.user}: ${report.mode} mode${outcome} (${source})`);
+  // "not-enrolled" is both the mode and the outcome: said once, in words.
+  const headline =
+    report.mode === "not-enrolled"
+      ? "not enrolled"
+      : `${report.mode} mode${report.outcome ? `, ${report.outcome}` : ""}`;
+  lines.push(`${report.user}: ${headline} (${source})`);
 
   if (report.setupToken?.present) {
     const token = report.setupToken;
@@ -136,7 +134,7 @@ export function renderStatus(report: StatusReport): string {
     vaultText = `${vault.address ?? "not configured"}: ${vault.error.split("\n")[0]}`;
   } else {
     const who = vault.identity
-      ? `, token "${vault.identity.displayName}" (policies ${vault.identity.policies.join(", ") || "none"}; TTL ${duration(vault.identity.ttlSeconds)})`
+      ? `, token "${vault.identity.displayName}" (policies ${vault.identity.policies.join(", ") || "none"}; TTL ${tokenTtl(vault.identity.ttlSeconds)})`
       : "";
     vaultText = `${vault.address} reachable${who}, document ${vault.documentPath} ${vault.documentVersion ? `version ${vault.documentVersion}` : "absent"}`;
   }

@@ -155,7 +155,7 @@ t.test("not enrolled: no document, no files", async (t) => {
   t.equal(report.lastSync, null);
   t.equal(report.vault.documentVersion, 0, "no document in Vault");
   const text = await status(ws);
-  t.match(text.stdout, /: not-enrolled mode/);
+  t.match(text.stdout, /: not enrolled \(/);
   t.match(text.stdout, /last sync\s+never recorded/);
 });
 
