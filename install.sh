@@ -46,7 +46,7 @@ Options:
   -h, --help        this text
 
 Installs \$PREFIX/bin/claude-auth, \$PREFIX/bin/start-claude, \$PREFIX/share/claude-auth-sync/
-(snippet and Prometheus rules), /etc/profile.d/claude-auth.sh, /etc/fish/conf.d/claude-auth.fish,
+(snippet, Prometheus rules, runbook.md), /etc/profile.d/claude-auth.sh, /etc/fish/conf.d/claude-auth.fish,
 $CONFIG (template, never overwritten), the systemd units claude-auth-sync@.service/.timer
 and the t3-serve@.service.d drop-in, and adds one line to $ZSHENV (when zsh is installed) that
 sources the snippet in every zsh. The manifest is $MANIFEST.
@@ -471,6 +471,7 @@ plan_install() {
     "$BIN_DIR/start-claude|$SRC/shell/start-claude.sh|0755"
     "$SHARE_DIR/claude-auth.sh|$SRC/shell/claude-auth.sh|0644"
     "$SHARE_DIR/prometheus/claude-auth-sync.rules.yml|$SRC/hooks/prometheus/claude-auth-sync.rules.yml|0644"
+    "$SHARE_DIR/runbook.md|$SRC/docs/runbook.md|0644"
     "/etc/profile.d/claude-auth.sh|$SRC/shell/claude-auth.sh|0644"
     "/etc/fish/conf.d/claude-auth.fish|$SRC/shell/claude-auth.fish|0644"
     "$UNIT_DIR/claude-auth-sync@.service|$(for_prefix "$SRC/hooks/systemd/claude-auth-sync@.service")|0644"

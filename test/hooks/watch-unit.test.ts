@@ -63,3 +63,31 @@ t.test(
     t.notMatch(text, /^User=/m, "no User=: a user service runs as its user");
   },
 );
+
+t.test("every file the unit's Documentation= names is one install.sh installs", async (t) => {
+  const text = readFileSync(UNIT, "utf8");
+  const docs = [...text.matchAll(/^Documentation=(.*)$/gm)].flatMap((m) => (m[1] ?? "").split(/\s+/));
+  const files = docs.filter((uri) => uri.startsWith("file:")).map((uri) => uri.replace(/^file:(\/\/)?/, ""));
+  t.ok(docs.length > 0, "the unit points somewhere", { docs });
+  t.same(
+    docs.filter((uri) => !uri.startsWith("file:")),
+    [],
+    "no URL (workstations may have no web access) and no man page (none is shipped)",
+  );
+  const root = mkdtempSync(join(tmpdir(), "claude-auth-watch-docs-"));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const repo = fileURLToPath(new URL("../../", import.meta.url));
+  const installed = spawnSync(join(repo, "install.sh"), ["--root", root], {
+    cwd: repo,
+    env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" },
+    encoding: "utf8",
+    timeout: 120_000,
+  });
+  t.equal(installed.status, 0, "install.sh into a staging root", { stderr: installed.stderr });
+  for (const path of files) {
+    t.ok(existsSync(join(root, path)), `${path} is installed`);
+    const source = join(repo, "docs", path.split("/").pop() ?? "");
+    if (existsSync(source) && existsSync(join(root, path)))
+      t.equal(readFileSync(join(root, path), "utf8"), readFileSync(source, "utf8"));
+  }
+});
