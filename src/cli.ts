@@ -64,7 +64,11 @@ export async function runCli(argv: string[]): Promise<number> {
         y
           .option("user", { type: "string", describe: "user to sync (root only)" })
           .option("dry-run", { type: "boolean", describe: "print the plan, change nothing" })
-          .option("renew-token", { type: "boolean", describe: "renew the Vault token when its TTL runs low (auth=token; a host login is reused and replaced near its expiry)" })
+          .option("renew-token", {
+            type: "boolean",
+            describe:
+              "renew the Vault token when its TTL runs low (auth=token; a host login is reused and replaced near its expiry)",
+          })
           .option("verify", {
             type: "boolean",
             describe: "check the credential in use live against the API when due (timer runs)",
