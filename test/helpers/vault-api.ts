@@ -116,3 +116,26 @@ export async function writeDoc(
     throw new Error(`write ${user}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
   return answer;
 }
+
+/**
+ * Accessors of the live tokens minted by logins at `loginPath` (for AppRole, of `roleName` only), as an
+ * administrator counts them: `LIST auth/token/accessors` (sudo), then lookup-accessor for each.
+ */
+export async function liveLoginTokens(
+  addr: string,
+  root: string,
+  loginPath: string,
+  roleName?: string,
+): Promise<string[]> {
+  const list = await vaultApi(addr, root, "LIST", "auth/token/accessors");
+  if (list.status !== 200) throw new Error(`LIST auth/token/accessors: ${list.status}`);
+  const live: string[] = [];
+  for (const accessor of (list.body?.data as { keys?: string[] } | undefined)?.keys ?? []) {
+    const entry = await vaultApi(addr, root, "POST", "auth/token/lookup-accessor", { accessor });
+    const data = entry.body?.data as { path?: string; meta?: Record<string, string> | null } | undefined;
+    if (data?.path !== loginPath) continue;
+    if (roleName !== undefined && data.meta?.role_name !== roleName) continue;
+    live.push(accessor);
+  }
+  return live;
+}

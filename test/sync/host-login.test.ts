@@ -17,7 +17,7 @@ import { join } from "node:path";
 import t, { type Test } from "tap";
 import { makeConfig, type RunResult, runBinary } from "../helpers/cli.js";
 import { createTestUser, requireRoot, type TestUser } from "../helpers/users.js";
-import { HOST_POLICY, putPolicy, vaultApi } from "../helpers/vault-api.js";
+import { HOST_POLICY, liveLoginTokens, putPolicy, vaultApi } from "../helpers/vault-api.js";
 import { startVaultStandIn, type VaultStandIn } from "../vault/standin.js";
 import { setupToken } from "./fixture.js";
 
@@ -28,17 +28,6 @@ async function api(addr: string, token: string, method: string, path: string, bo
   if (answer.status >= 300)
     throw new Error(`${method} ${path}: ${answer.status} ${JSON.stringify(answer.body)}`);
   return (answer.body ?? {}) as { data?: Record<string, unknown>; auth?: Record<string, unknown> };
-}
-
-/** Accessors of the live tokens that logins at `loginPath` minted, as an administrator counts them. */
-export async function liveLoginTokens(addr: string, root: string, loginPath: string): Promise<string[]> {
-  const list = await api(addr, root, "LIST", "auth/token/accessors");
-  const live: string[] = [];
-  for (const accessor of (list.data?.keys as string[] | undefined) ?? []) {
-    const entry = await vaultApi(addr, root, "POST", "auth/token/lookup-accessor", { accessor });
-    if ((entry.body?.data as { path?: string } | undefined)?.path === loginPath) live.push(accessor);
-  }
-  return live;
 }
 
 interface Host {

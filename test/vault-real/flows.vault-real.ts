@@ -9,7 +9,7 @@ import t, { type Test } from "tap";
 import { tokenWorkstation } from "../commands/setup-token-fixture.js";
 import { makeConfig, runBinary } from "../helpers/cli.js";
 import { createTestUser, requireRoot } from "../helpers/users.js";
-import { documentPath, readDoc, vaultApi } from "../helpers/vault-api.js";
+import { documentPath, liveLoginTokens, readDoc, vaultApi } from "../helpers/vault-api.js";
 import { credential, HOUR, STUB, setupToken, workstation } from "../sync/fixture.js";
 import { type AuditEntry, describe, HOST_POLICY_NAME, type RealVault, startRealVault } from "./bootstrap.js";
 import { counting } from "./report.js";
@@ -299,10 +299,92 @@ flows.test("an AppRole host identity syncs; a wrong secret-id is permission deni
     "logged in at auth/approle/login",
   );
   writeFileSync(secretFile, "00000000-0000-0000-0000-000000000000\n");
+  const cached = await runBinary(["sync", "--user", user.name, "--config", config.path]);
+  t.equal(cached.code, 0, "while the cached host token lives, the secret id is not needed", {
+    stdout: cached.stdout,
+  });
+  rmSync(join(config.dir, "host-login-token"));
   const denied = await runBinary(["sync", "--user", user.name, "--config", config.path]);
-  t.equal(denied.code, 5, "a wrong secret-id: exit 5", { stdout: denied.stdout });
+  t.equal(denied.code, 5, "a login with a wrong secret-id: exit 5", { stdout: denied.stdout });
   t.notMatch(run.stdout + run.stderr + denied.stdout + denied.stderr, secretId, "no secret printed");
 });
+
+flows.test(
+  "50 AppRole root runs leave at most 2 live login tokens; a revoked one is replaced in the run",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const role = `reuse-${Math.random().toString(16).slice(2, 8)}`;
+    const root = vault.rootToken;
+    const api = async (method: string, path: string, body?: unknown) => {
+      const answer = await vaultApi(vault.addr, root, method, path, body);
+      if (answer.status >= 300) throw new Error(`${method} ${path}: ${answer.status}`);
+      return (answer.body?.data ?? {}) as Record<string, string>;
+    };
+    // The runbook's role settings.
+    await api("POST", `auth/approle/role/${role}`, {
+      token_policies: [HOST_POLICY_NAME],
+      token_ttl: "1h",
+      token_max_ttl: "4h",
+      token_num_uses: 0,
+      secret_id_num_uses: 0,
+    });
+    const roleId = (await api("GET", `auth/approle/role/${role}/role-id`)).role_id ?? "";
+    const secretId = (await api("POST", `auth/approle/role/${role}/secret-id`, {})).secret_id ?? "";
+    const scratch = mkdtempSync(join(tmpdir(), "cas-approle-reuse-"));
+    t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
+    const secretFile = join(scratch, "secret-id");
+    writeFileSync(secretFile, `${secretId}\n`, { mode: 0o600 });
+    const user = createTestUser(t);
+    await vaultApi(vault.addr, root, "POST", documentPath(user.name), {
+      data: { setup_token: setupToken("R"), ...SIBLINGS },
+    });
+    const config = makeConfig(t, {
+      VAULT_ADDR: vault.addr,
+      CLAUDE_AUTH_SYNC_AUTH: "approle",
+      CLAUDE_AUTH_SYNC_APPROLE_ROLE_ID: roleId,
+      CLAUDE_AUTH_SYNC_APPROLE_SECRET_ID_FILE: secretFile,
+    });
+    const live = () => liveLoginTokens(vault.addr, root, "auth/approle/login", role);
+    const logins = (mark: number) =>
+      vault.auditSince(mark).filter((e) => e.path === "auth/approle/login" && e.metadata.role_name === role)
+        .length;
+    const mark = vault.auditMark();
+    const runs = 50;
+    for (let i = 0; i < runs; i++) {
+      const run =
+        i % 2 === 0
+          ? await runBinary(["sync", "--user", user.name, "--config", config.path])
+          : await runBinary(["pam", "--config", config.path], {
+              env: { PAM_USER: user.name, PAM_TYPE: "open_session" },
+            });
+      if (run.code !== 0) t.fail(`run ${i} exit ${run.code}`, { stdout: run.stdout, stderr: run.stderr });
+    }
+    const alive = await live();
+    t.ok(alive.length <= 2, `${runs} runs (timer and PAM) leave ${alive.length} live login token(s) (≤ 2)`);
+    t.equal(logins(mark), 1, "one AppRole login recorded by the server for all of them");
+
+    const [accessor] = alive;
+    await api("POST", "auth/token/revoke-accessor", { accessor });
+    const revokedMark = vault.auditMark();
+    const again = await runBinary(["pam", "--config", config.path], {
+      env: { PAM_USER: user.name, PAM_TYPE: "open_session" },
+    });
+    t.equal(again.code, 0, "the run behind a revoked cached token succeeds", { stderr: again.stderr });
+    // A request refused for its token is audited as a request only: the answers show the login, then the read.
+    const answered = vault
+      .auditSince(revokedMark)
+      .filter(
+        (e) => e.error === "" && (e.path === documentPath(user.name) || e.path === "auth/approle/login"),
+      )
+      .map((e) => e.path);
+    t.same(
+      answered,
+      ["auth/approle/login", documentPath(user.name)],
+      "one login after the refusal, then the document read, in the same run",
+    );
+    t.equal((await live()).length, 1, "one live login token");
+  },
+);
 
 flows.test(
   "doctor reads the capabilities from the real server: create, read, update; no patch",
