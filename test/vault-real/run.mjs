@@ -14,6 +14,8 @@ const repo = join(here, "../..");
 const suites = [
   ["contract", "test/vault-real/contract.vault-real.ts"],
   ["flows", "test/vault-real/flows.vault-real.ts"],
+  // slapd + nslcd (NSS) + pam_ldap + Vault's ldap auth: the users exist only in the directory.
+  ["directory", "test/vault-real/directory.vault-real.ts"],
 ];
 
 console.log("== real Vault server");
