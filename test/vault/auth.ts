@@ -12,8 +12,10 @@ import {
   asBool,
   asInt,
   defaultLeaseTtlSeconds,
+  goDuration,
   isObject,
   type JsonObject,
+  type JsonValue,
   mountAccessor,
   nil,
   normalizePolicyNames,
@@ -48,6 +50,16 @@ export interface TokenEntry {
   orphan: boolean;
   parent: string | null;
   entityId: string;
+  /** The token's own period (te.Period: a periodic login, or `period` on auth/token/create); lookup shows it. */
+  period: number;
+  /**
+   * The period a renewal resets the TTL to: the token's own, or its token role's `token_period`. A token
+   * role's period is applied at creation and renewal but never stored on the token: lookup shows no `period`.
+   */
+  renewPeriod: number;
+  /** The token role it was created through (auth/token/create/<role>); lookup shows it as `role`. */
+  role: string | null;
+  lastRenewalMs: number | null;
 }
 
 export type TokenLookup =
@@ -90,16 +102,47 @@ export class TokenStore {
     numUses?: number;
     parent: string | null;
     entityId?: string;
+    /** te.Period: shown by lookup, used by renewals. */
+    period?: number;
+    /** A token role's period: sets the TTL now and at each renewal, not shown by lookup. */
+    rolePeriod?: number;
+    /** A token role's token_explicit_max_ttl: caps the token's life, but lookup's explicit_max_ttl stays 0. */
+    roleExplicitMaxTtl?: number;
+    role?: string;
+    /** Receives Vault's warnings (a period capped by the max TTL). */
+    warnings?: string[];
   }): TokenEntry {
     const now = this.now();
     const isRoot = spec.policies.includes("root");
     const explicitMax = spec.explicitMaxTtl ?? 0;
-    let maxTtl =
-      spec.maxTtl && spec.maxTtl > 0 ? Math.min(spec.maxTtl, defaultLeaseTtlSeconds) : defaultLeaseTtlSeconds;
-    if (explicitMax > 0) maxTtl = Math.min(maxTtl, explicitMax);
-    // A root token created without a TTL never expires.
-    if (isRoot && spec.ttl === 0 && explicitMax === 0) maxTtl = 0;
-    const ttl = maxTtl > 0 ? Math.min(spec.ttl > 0 ? spec.ttl : maxTtl, maxTtl) : spec.ttl;
+    const period = spec.period ?? 0;
+    const renewPeriod = spec.rolePeriod && spec.rolePeriod > 0 ? spec.rolePeriod : period;
+    const cap = minPositive(explicitMax, spec.roleExplicitMaxTtl ?? 0);
+    let maxTtl: number;
+    let ttl: number;
+    if (renewPeriod > 0) {
+      // A periodic token has no max TTL unless an explicit one is set: the system max caps only the period.
+      let p = renewPeriod;
+      if (p > defaultLeaseTtlSeconds) {
+        spec.warnings?.push(periodCappedWarning(p, defaultLeaseTtlSeconds));
+        p = defaultLeaseTtlSeconds;
+      }
+      if (cap > 0 && p > cap) {
+        spec.warnings?.push(periodCappedWarning(p, cap));
+        p = cap;
+      }
+      maxTtl = cap;
+      ttl = p;
+    } else {
+      maxTtl =
+        spec.maxTtl && spec.maxTtl > 0
+          ? Math.min(spec.maxTtl, defaultLeaseTtlSeconds)
+          : defaultLeaseTtlSeconds;
+      if (cap > 0) maxTtl = Math.min(maxTtl, cap);
+      // A root token created without a TTL never expires.
+      if (isRoot && spec.ttl === 0 && cap === 0) maxTtl = 0;
+      ttl = maxTtl > 0 ? Math.min(spec.ttl > 0 ? spec.ttl : maxTtl, maxTtl) : spec.ttl;
+    }
     const entry: TokenEntry = {
       id: spec.id ?? `hvs.${randomBase62(24)}`,
       accessor: randomBase62(24),
@@ -118,6 +161,10 @@ export class TokenStore {
       orphan: spec.parent === null,
       parent: spec.parent,
       entityId: spec.entityId ?? "",
+      period,
+      renewPeriod,
+      role: spec.role ?? null,
+      lastRenewalMs: null,
     };
     this.byId.set(entry.id, entry);
     this.byAccessor.set(entry.accessor, entry);
@@ -131,13 +178,20 @@ export class TokenStore {
 
   lookup(id: string | undefined): TokenLookup {
     if (!id) return { status: "missing" };
+    this.expireDue();
     const entry = this.byId.get(id);
     if (!entry) return { status: "invalid" };
-    if (entry.expireMs !== null && this.now() >= entry.expireMs) {
-      this.revoke(entry.id);
-      return { status: "invalid" };
-    }
     return { status: "valid", entry };
+  }
+
+  /**
+   * Vault's expiration manager: a token past its TTL is revoked, and with it every token created under it
+   * (a child outlives its own TTL never, its parent's never either).
+   */
+  private expireDue(): void {
+    const now = this.now();
+    for (const entry of [...this.byId.values()])
+      if (entry.expireMs !== null && now >= entry.expireMs && this.byId.has(entry.id)) this.revoke(entry.id);
   }
 
   byAccessorId(accessor: string): TokenEntry | undefined {
@@ -166,14 +220,31 @@ export class TokenStore {
     return entry.numUses === 0;
   }
 
-  renew(entry: TokenEntry, incrementSeconds: number | undefined): void {
+  /**
+   * renew-self / renew: a periodic token goes back to its period whatever the increment; any other to the
+   * increment (or its creation TTL). Either is capped by what is left of its max TTL, with Vault's warning.
+   */
+  renew(entry: TokenEntry, incrementSeconds: number | undefined, warnings: string[] = []): void {
     if (!entry.renewable) throw new VaultError(400, "lease is not renewable");
     const now = this.now();
-    let ttl = incrementSeconds && incrementSeconds > 0 ? incrementSeconds : entry.creationTtl;
-    if (entry.maxExpireMs !== null)
-      ttl = Math.min(ttl, Math.max(0, Math.floor((entry.maxExpireMs - now) / 1000)));
+    let ttl =
+      entry.renewPeriod > 0
+        ? Math.min(entry.renewPeriod, defaultLeaseTtlSeconds)
+        : incrementSeconds && incrementSeconds > 0
+          ? incrementSeconds
+          : entry.creationTtl;
+    if (entry.maxExpireMs !== null) {
+      const left = Math.max(0, Math.round((entry.maxExpireMs - now) / 1000));
+      if (left < ttl) {
+        warnings.push(
+          `TTL of ${JSON.stringify(humanDuration(ttl))} exceeded the effective max_ttl of ${JSON.stringify(humanDuration(left))}; TTL value is capped accordingly`,
+        );
+        ttl = left;
+      }
+    }
     entry.ttl = ttl;
     entry.expireMs = now + ttl * 1000;
+    entry.lastRenewalMs = now;
   }
 
   remainingTtl(entry: TokenEntry): number {
@@ -212,16 +283,43 @@ export class TokenStore {
       explicit_max_ttl: entry.explicitMaxTtl,
       id: entry.id,
       issue_time: rfc3339Nano(entry.creationMs),
+      ...(entry.lastRenewalMs === null
+        ? {}
+        : {
+            last_renewal: rfc3339Nano(entry.lastRenewalMs),
+            last_renewal_time: Math.floor(entry.lastRenewalMs / 1000),
+          }),
       meta: entry.meta,
       num_uses: entry.numUses,
       orphan: entry.orphan,
       path: entry.path,
+      // Seconds, a JSON number; only a token with its own period has the field at all.
+      ...(entry.period > 0 ? { period: entry.period } : {}),
       policies: entry.policies,
       renewable: entry.renewable,
+      ...(entry.role === null ? {} : { role: entry.role }),
       ttl: this.remainingTtl(entry),
       type: "service",
     };
   }
+}
+
+function minPositive(a: number, b: number): number {
+  if (a > 0 && b > 0) return Math.min(a, b);
+  return a > 0 ? a : b;
+}
+
+/** Vault's humanDuration (sdk/framework): Go's Duration.String() without the zero minutes and seconds: "1h", "90m" is "1h30m". */
+export function humanDuration(seconds: number): string {
+  let s = goDuration(seconds);
+  if (s.endsWith("m0s")) s = s.slice(0, -2);
+  const idx = s.indexOf("h0m");
+  if (idx > 0) s = s.slice(0, idx + 1) + s.slice(idx + 3);
+  return s;
+}
+
+function periodCappedWarning(period: number, max: number): string {
+  return `period of ${JSON.stringify(humanDuration(period))} exceeded the effective max_ttl of ${JSON.stringify(humanDuration(max))}; period value is capped accordingly`;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -336,38 +434,83 @@ export class IdentityStore {
 // Auth methods
 
 /** Token settings shared by roles and users (the "tokenutil" fields). */
-interface TokenSettings {
+export interface TokenSettings {
   policies: string[];
   ttl: number;
   maxTtl: number;
+  /** token_period: a login token is periodic (te.Period), its TTL the period, no max TTL. */
+  period: number;
+  explicitMaxTtl: number;
   noDefaultPolicy: boolean;
   numUses: number;
+  /**
+   * Deprecated names (policies, ttl, max_ttl, period) this entry was ever written with: tokenutil.UpgradeValue
+   * keeps them in sync with the token_* value, and a read shows them only then.
+   */
+  legacy: LegacyField[];
 }
 
-function readTokenSettings(d: JsonObject, previous?: TokenSettings): TokenSettings {
-  const policies = stringList(d.token_policies) ?? stringList(d.policies);
+type LegacyField = "policies" | "ttl" | "max_ttl" | "period";
+const legacyNames: Record<LegacyField, keyof TokenSettings> = {
+  policies: "policies",
+  ttl: "ttl",
+  max_ttl: "maxTtl",
+  period: "period",
+};
+
+/**
+ * Which deprecated names each method still accepts (Vault 1.19, checked against the real server): userpass
+ * takes `policies`, `ttl` and `max_ttl` but silently ignores `period`; AppRole takes `policies` and `period`;
+ * the ldap config takes none of them (ldap users and groups have no token settings at all, only `policies`).
+ */
+export const legacyTokenFields: Record<"userpass" | "approle" | "ldap", LegacyField[]> = {
+  userpass: ["policies", "ttl", "max_ttl"],
+  approle: ["policies", "period"],
+  ldap: [],
+};
+
+function readTokenSettings(
+  d: JsonObject,
+  previous?: TokenSettings,
+  legacyAllowed: LegacyField[] = [],
+): TokenSettings {
+  const old = (name: LegacyField) => (legacyAllowed.includes(name) ? d[name] : undefined);
+  const legacy = new Set(previous?.legacy ?? []);
+  for (const name of legacyAllowed) if (d[name] !== undefined && d[name] !== null) legacy.add(name);
+  const policies = stringList(d.token_policies) ?? stringList(old("policies"));
   return {
     policies: policies ? normalizePolicyNames(policies) : (previous?.policies ?? []),
-    ttl: parseDurationSeconds(d.token_ttl ?? d.ttl, "token_ttl") ?? previous?.ttl ?? 0,
-    maxTtl: parseDurationSeconds(d.token_max_ttl ?? d.max_ttl, "token_max_ttl") ?? previous?.maxTtl ?? 0,
+    ttl: parseDurationSeconds(d.token_ttl ?? old("ttl"), "token_ttl") ?? previous?.ttl ?? 0,
+    maxTtl: parseDurationSeconds(d.token_max_ttl ?? old("max_ttl"), "token_max_ttl") ?? previous?.maxTtl ?? 0,
+    period: parseDurationSeconds(d.token_period ?? old("period"), "token_period") ?? previous?.period ?? 0,
+    explicitMaxTtl:
+      parseDurationSeconds(d.token_explicit_max_ttl, "token_explicit_max_ttl") ??
+      previous?.explicitMaxTtl ??
+      0,
     noDefaultPolicy: asBool(d.token_no_default_policy, previous?.noDefaultPolicy ?? false),
     numUses: asInt(d.token_num_uses, "token_num_uses") ?? previous?.numUses ?? 0,
+    legacy: [...legacy],
   };
+}
+
+export function defaultTokenSettings(): TokenSettings {
+  return readTokenSettings({});
 }
 
 function describeTokenSettings(s: TokenSettings): JsonObject {
-  return {
-    token_policies: s.policies,
-    policies: s.policies,
-    token_ttl: s.ttl,
+  const out: JsonObject = {
+    token_bound_cidrs: [],
+    token_explicit_max_ttl: s.explicitMaxTtl,
     token_max_ttl: s.maxTtl,
     token_no_default_policy: s.noDefaultPolicy,
     token_num_uses: s.numUses,
+    token_period: s.period,
+    token_policies: s.policies,
+    token_ttl: s.ttl,
     token_type: "default",
-    token_bound_cidrs: [],
-    token_explicit_max_ttl: 0,
-    token_period: 0,
   };
+  for (const name of s.legacy) out[name] = s[legacyNames[name]] as JsonValue;
+  return out;
 }
 
 interface AppRole {
@@ -400,6 +543,8 @@ export interface AuthMount {
   users: Map<string, PasswordUser>;
   groups: Map<string, string[]>;
   ldapConfig: JsonObject;
+  /** LDAP only: the token settings of auth/ldap/config (token_policies, token_period, ...). */
+  ldapToken: TokenSettings;
   /** LDAP only: the directory Vault would bind against (set through the stand-in's back door). */
   directory: Map<string, { password: string; groups: string[] }>;
 }
@@ -415,6 +560,7 @@ export function newAuthMount(path: string, type: AuthMount["type"], description 
     users: new Map(),
     groups: new Map(),
     ldapConfig: {},
+    ldapToken: defaultTokenSettings(),
     directory: new Map(),
   };
 }
@@ -559,7 +705,7 @@ function appRoleRoute(mount: AuthMount, sub: string): AuthRoute | undefined {
         bindSecretId: asBool(d.bind_secret_id, previous?.bindSecretId ?? true),
         secretIdTtl: parseDurationSeconds(d.secret_id_ttl, "secret_id_ttl") ?? previous?.secretIdTtl ?? 0,
         secretIdNumUses: asInt(d.secret_id_num_uses, "secret_id_num_uses") ?? previous?.secretIdNumUses ?? 0,
-        token: readTokenSettings(d, previous?.token),
+        token: readTokenSettings(d, previous?.token, legacyTokenFields.approle),
         secretIds: previous?.secretIds ?? new Map(),
       };
       mount.roles.set(name, next);
@@ -591,7 +737,8 @@ function passwordRoute(mount: AuthMount, sub: string): AuthRoute | undefined {
           if (!entry || entry.password !== password)
             throw new VaultError(400, "ldap operation failed: failed to bind as user");
           groups = [...entry.groups, ...(user?.groups ?? [])];
-          settings = user?.token ?? readTokenSettings({});
+          // The token settings are the config's; a Vault-side user or group only adds policies.
+          settings = { ...mount.ldapToken, policies: user?.token.policies ?? [] };
         } else {
           if (!user || user.password === undefined || user.password !== password)
             throw new VaultError(400, "invalid username or password");
@@ -599,9 +746,7 @@ function passwordRoute(mount: AuthMount, sub: string): AuthRoute | undefined {
           settings = user.token;
         }
         const groupPolicies = groups.flatMap((g) => mount.groups.get(g.toLowerCase()) ?? []);
-        const configPolicies = isLdap
-          ? normalizePolicyNames(stringList(mount.ldapConfig.token_policies) ?? [])
-          : [];
+        const configPolicies = isLdap ? mount.ldapToken.policies : [];
         const meta = { username };
         return {
           aliasName: username,
@@ -617,8 +762,13 @@ function passwordRoute(mount: AuthMount, sub: string): AuthRoute | undefined {
     return {
       operations: ["read", "update"],
       handle: (r) => {
-        if (r.operation === "read") return respond({ ...mount.ldapConfig });
-        Object.assign(mount.ldapConfig, r.data ?? {});
+        if (r.operation === "read")
+          return respond({ ...mount.ldapConfig, ...describeTokenSettings(mount.ldapToken) });
+        const d = r.data ?? {};
+        mount.ldapToken = readTokenSettings(d, mount.ldapToken, legacyTokenFields.ldap);
+        for (const [key, value] of Object.entries(d))
+          if (!key.startsWith("token_") && !["policies", "ttl", "max_ttl", "period"].includes(key))
+            mount.ldapConfig[key] = value;
         return nil;
       },
     };
@@ -669,10 +819,9 @@ function passwordRoute(mount: AuthMount, sub: string): AuthRoute | undefined {
       if (r.operation === "read") {
         const found = mount.users.get(name);
         if (!found) return nil;
-        return respond({
-          ...describeTokenSettings(found.token),
-          ...(isLdap ? { groups: found.groups.join(",") } : {}),
-        });
+        // An ldap user is only groups and policies; token_* fields there are ignored.
+        if (isLdap) return respond({ groups: found.groups.join(","), policies: found.token.policies });
+        return respond(describeTokenSettings(found.token));
       }
       const d = r.data ?? {};
       const previous = mount.users.get(name);
@@ -685,9 +834,108 @@ function passwordRoute(mount: AuthMount, sub: string): AuthRoute | undefined {
         name,
         password,
         groups: stringList(d.groups) ?? previous?.groups ?? [],
-        token: readTokenSettings(d, previous?.token),
+        token: isLdap
+          ? {
+              ...defaultTokenSettings(),
+              policies: normalizePolicyNames(stringList(d.policies) ?? previous?.token.policies ?? []),
+            }
+          : readTokenSettings(d, previous?.token, legacyTokenFields.userpass),
       });
       return nil;
     },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Token roles (auth/token/roles/<name>, token_store.go)
+
+export interface TokenRole {
+  name: string;
+  allowedPolicies: string[];
+  disallowedPolicies: string[];
+  orphan: boolean;
+  renewable: boolean;
+  pathSuffix: string;
+  /** The deprecated `period`: set only when written without token_period (then both carry it). */
+  period: number;
+  tokenPeriod: number;
+  /** The deprecated `explicit_max_ttl`, kept like `period`. */
+  explicitMaxTtl: number;
+  tokenExplicitMaxTtl: number;
+  tokenNoDefaultPolicy: boolean;
+}
+
+/** A write to auth/token/roles/<name>: the role and Vault's warnings. */
+export function readTokenRole(
+  name: string,
+  d: JsonObject,
+  previous: TokenRole | undefined,
+): { role: TokenRole; warnings: string[] } {
+  const warnings: string[] = [];
+  const pair = (newKey: string, oldKey: string, prevNew: number, prevOld: number): [number, number] => {
+    const fresh = parseDurationSeconds(d[newKey], newKey);
+    const legacy = parseDurationSeconds(d[oldKey], oldKey);
+    if (fresh !== undefined && legacy !== undefined)
+      warnings.push(
+        `Both '${newKey}' and deprecated '${oldKey}' value supplied, ignoring the deprecated value`,
+      );
+    if (fresh !== undefined) return [fresh, prevOld];
+    if (legacy !== undefined) return [legacy, legacy];
+    return [prevNew, prevOld];
+  };
+  const [tokenPeriod, period] = pair(
+    "token_period",
+    "period",
+    previous?.tokenPeriod ?? 0,
+    previous?.period ?? 0,
+  );
+  const [tokenExplicitMaxTtl, explicitMaxTtl] = pair(
+    "token_explicit_max_ttl",
+    "explicit_max_ttl",
+    previous?.tokenExplicitMaxTtl ?? 0,
+    previous?.explicitMaxTtl ?? 0,
+  );
+  const allowed = stringList(d.allowed_policies);
+  const disallowed = stringList(d.disallowed_policies);
+  return {
+    role: {
+      name,
+      allowedPolicies: allowed
+        ? sortedUnique(normalizePolicyNames(allowed))
+        : (previous?.allowedPolicies ?? []),
+      disallowedPolicies: disallowed
+        ? sortedUnique(normalizePolicyNames(disallowed))
+        : (previous?.disallowedPolicies ?? []),
+      orphan: asBool(d.orphan, previous?.orphan ?? false),
+      renewable: asBool(d.renewable, previous?.renewable ?? true),
+      pathSuffix: typeof d.path_suffix === "string" ? d.path_suffix : (previous?.pathSuffix ?? ""),
+      period,
+      tokenPeriod,
+      explicitMaxTtl,
+      tokenExplicitMaxTtl,
+      tokenNoDefaultPolicy: asBool(d.token_no_default_policy, previous?.tokenNoDefaultPolicy ?? false),
+    },
+    warnings,
+  };
+}
+
+/** A read of auth/token/roles/<name>, with Vault 1.19's fields (no token_ttl/token_policies here). */
+export function describeTokenRole(role: TokenRole): JsonObject {
+  return {
+    allowed_entity_aliases: null,
+    allowed_policies: role.allowedPolicies,
+    allowed_policies_glob: [],
+    disallowed_policies: role.disallowedPolicies,
+    disallowed_policies_glob: [],
+    explicit_max_ttl: role.explicitMaxTtl,
+    name: role.name,
+    orphan: role.orphan,
+    path_suffix: role.pathSuffix,
+    period: role.period,
+    renewable: role.renewable,
+    token_explicit_max_ttl: role.tokenExplicitMaxTtl,
+    token_no_default_policy: role.tokenNoDefaultPolicy,
+    token_period: role.tokenPeriod,
+    token_type: "default-service",
   };
 }

@@ -11,6 +11,11 @@ export interface VaultConnection {
   close(): Promise<void>;
   /** CA certificate for an https address. */
   ca?: string | Buffer;
+  /**
+   * Moves the server's clock forward (the stand-in's injected clock). Without it the contract really
+   * waits, so TTLs in these tests are a few seconds.
+   */
+  advance?(seconds: number): Promise<void>;
 }
 
 type TapLike = Pick<Test, "test">;
@@ -31,6 +36,10 @@ interface Fixture {
   /** A child token of root carrying exactly these policies (plus default). */
   tokenWith(policies: string[], extra?: Record<string, unknown>): Promise<string>;
   enableAuth(type: string): Promise<{ path: string; accessor: string }>;
+  /** A token role at auth/token/roles/<name>, removed at teardown. */
+  tokenRole(name: string, settings: Record<string, unknown>): Promise<VaultReply>;
+  /** Lets `seconds` pass on the server: its clock moves, or the test sleeps. */
+  wait(seconds: number): Promise<void>;
   cleanup(fn: () => Promise<unknown>): void;
 }
 
@@ -83,6 +92,13 @@ async function fixture(t: Test, connect: () => Promise<VaultConnection>): Promis
       );
       return String(field(r.json, "auth", "client_token"));
     },
+    tokenRole: async (name, settings) => {
+      const r = await expectOk(call("POST", `auth/token/roles/${name}`, { body: settings }), `role ${name}`);
+      cleanups.push(() => call("DELETE", `auth/token/roles/${name}`));
+      return r;
+    },
+    wait: (seconds) =>
+      conn.advance ? conn.advance(seconds) : new Promise((resolve) => setTimeout(resolve, seconds * 1000)),
     enableAuth: async (type) => {
       const path = `${type}-${id}`;
       await expectOk(call("POST", `sys/auth/${path}`, { body: { type } }), `enable ${type}`);
@@ -667,7 +683,7 @@ export function vaultContract(t: TapLike, connect: () => Promise<VaultConnection
     t.equal((await role({ token_ttl: "2s", token_max_ttl: "2s" })).status, 204);
     const brief = await login();
     t.equal((await read(brief.token)).status, 200);
-    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    await f.wait(3);
     const expired = await read(brief.token);
     t.equal(expired.status, 403, "past its TTL the token is refused");
     t.match(errorsOf(expired), /invalid token/);
@@ -750,5 +766,447 @@ export function vaultContract(t: TapLike, connect: () => Promise<VaultConnection
     const listed = await f.call("LIST", `${m}/metadata/users`, { token: lister });
     t.equal(listed.status, 200);
     t.same(field(listed.json, "data", "keys"), ["alice"]);
+  });
+
+  // -------------------------------------------------------------------------------------------------------
+  // Per-user identity: periodic login tokens, token roles, expiry (checked against Vault 1.19)
+
+  /** A userpass mount whose users get `self`, a templated policy on `<kv>/data/users/<their name>`. */
+  const perUserSetup = async (f: Fixture) => {
+    const m = await f.kvMount();
+    const { path, accessor } = await f.enableAuth("userpass");
+    const self = `self-${f.id}`;
+    await f.policy(
+      self,
+      `path "${m}/data/users/{{identity.entity.aliases.${accessor}.name}}" { capabilities = ["create", "read", "update"] }`,
+    );
+    const user = async (name: string, settings: Record<string, unknown>) => {
+      const r = await f.call("POST", `auth/${path}/users/${name}`, {
+        body: { password: `${name}-pw`, ...settings },
+      });
+      if (r.status !== 204) throw new Error(`user ${name}: HTTP ${r.status} ${r.text}`);
+    };
+    const login = async (name: string) => {
+      const r = await f.call("POST", `auth/${path}/login/${name}`, {
+        token: null,
+        body: { password: `${name}-pw` },
+      });
+      if (r.status !== 200) throw new Error(`login ${name}: HTTP ${r.status} ${r.text}`);
+      return {
+        token: String(field(r.json, "auth", "client_token")),
+        entityId: String(field(r.json, "auth", "entity_id")),
+        auth: field(r.json, "auth"),
+      };
+    };
+    return { m, path, accessor, self, user, login };
+  };
+  const invalidToken = { errors: ["2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n"] };
+
+  test("a userpass user with token_period logs in to a periodic token: period in seconds, renew-self back to the period, no max TTL", async (f, t) => {
+    const { m, path, self, user, login } = await perUserSetup(f);
+    await user("alice", { token_policies: [self], token_period: "72h" });
+    const described = await f.call("GET", `auth/${path}/users/alice`);
+    t.match(field(described.json, "data"), {
+      token_period: 259200,
+      token_policies: [self],
+      token_ttl: 0,
+      token_max_ttl: 0,
+      token_explicit_max_ttl: 0,
+    });
+    t.equal(
+      field(described.json, "data", "policies"),
+      undefined,
+      "no deprecated `policies` unless written so",
+    );
+    t.equal(field(described.json, "data", "period"), undefined);
+
+    // userpass still takes the deprecated policies/ttl, shows them back, but silently ignores `period`.
+    await user("bob", { policies: [self], period: "1h", ttl: "10m" });
+    const legacy = await f.call("GET", `auth/${path}/users/bob`);
+    t.match(field(legacy.json, "data"), {
+      policies: [self],
+      token_policies: [self],
+      ttl: 600,
+      token_ttl: 600,
+    });
+    t.equal(field(legacy.json, "data", "token_period"), 0, "`period` is not a userpass field");
+    t.equal(field((await login("bob")).auth, "lease_duration"), 600);
+
+    const alice = await login("alice");
+    t.match(alice.auth, { lease_duration: 259200, renewable: true, orphan: true, token_type: "service" });
+    t.not(alice.entityId, "");
+    const self1 = await f.call("GET", "auth/token/lookup-self", { token: alice.token });
+    const data = field(self1.json, "data") as Record<string, unknown>;
+    t.match(data, {
+      period: 259200,
+      creation_ttl: 259200,
+      explicit_max_ttl: 0,
+      renewable: true,
+      orphan: true,
+      entity_id: alice.entityId,
+      path: `auth/${path}/login/alice`,
+      display_name: `${path}-alice`,
+    });
+    t.type(data.period, "number", "period is a JSON number of seconds, not a duration string");
+    const ttl = Number(data.ttl);
+    t.ok(ttl > 259190 && ttl <= 259200, `ttl ${ttl} close to the period`);
+    t.match(String(data.expire_time), rfc3339Nano);
+    const lifetime = Date.parse(String(data.expire_time)) - Date.parse(String(data.issue_time));
+    t.ok(Math.abs(lifetime - 259200_000) < 5_000, `expire_time is issue_time + 72h (${lifetime} ms)`);
+    t.equal(data.last_renewal, undefined, "no last_renewal before the first renewal");
+
+    for (const body of [{ increment: "1h" }, { increment: "1000h" }, {}]) {
+      const renewed = await f.call("POST", "auth/token/renew-self", { token: alice.token, body });
+      t.equal(renewed.status, 200);
+      t.equal(
+        field(renewed.json, "auth", "lease_duration"),
+        259200,
+        `renew ${JSON.stringify(body)}: the period`,
+      );
+      t.equal(field(renewed.json, "warnings"), null);
+    }
+    const after = field((await f.call("GET", "auth/token/lookup-self", { token: alice.token })).json, "data");
+    t.match(after, { period: 259200, explicit_max_ttl: 0, last_renewal_time: Number });
+    t.match(String(field(after, "last_renewal")), rfc3339Nano);
+
+    t.equal(
+      (await f.call("POST", `${m}/data/users/alice`, { token: alice.token, body: { data: { v: 1 } } }))
+        .status,
+      200,
+    );
+    t.equal(
+      (await f.call("POST", `${m}/data/users/bob`, { token: alice.token, body: { data: { v: 1 } } })).status,
+      403,
+    );
+  });
+
+  test("a periodic token with token_explicit_max_ttl: renewals are capped with Vault's warning, then it is gone", async (f, t) => {
+    const { self, user, login } = await perUserSetup(f);
+    await user("erin", { token_policies: [self], token_period: "4s", token_explicit_max_ttl: "6s" });
+    const erin = await login("erin");
+    t.equal(field(erin.auth, "lease_duration"), 4);
+    t.match(field((await f.call("GET", "auth/token/lookup-self", { token: erin.token })).json, "data"), {
+      period: 4,
+      explicit_max_ttl: 6,
+      creation_ttl: 4,
+    });
+    await f.wait(3);
+    const capped = await f.call("POST", "auth/token/renew-self", {
+      token: erin.token,
+      body: { increment: "4s" },
+    });
+    t.equal(capped.status, 200);
+    const lease = Number(field(capped.json, "auth", "lease_duration"));
+    t.ok(lease >= 2 && lease <= 3, `capped to what is left of the max TTL (${lease})`);
+    t.match(
+      String(field(capped.json, "warnings", 0)),
+      /^TTL of "4s" exceeded the effective max_ttl of "[23]s"; TTL value is capped accordingly$/,
+    );
+    await f.wait(4);
+    for (const path of ["auth/token/renew-self", "auth/token/revoke-self"]) {
+      const r = await f.call("POST", path, { token: erin.token, body: {} });
+      t.equal(r.status, 403, `${path} with an expired token`);
+      t.same(r.json, invalidToken, `${path}: permission denied + invalid token`);
+    }
+    t.same((await f.call("GET", "auth/token/lookup-self", { token: erin.token })).json, invalidToken);
+  });
+
+  test("renew-self and revoke-self with an expired, a revoked or no token are 403s, never 400s", async (f, t) => {
+    const pol = `gone-${f.id}`;
+    await f.policy(pol, `path "gone/*" { capabilities = ["read"] }`);
+    const brief = await f.tokenWith([pol], { ttl: "2s" });
+    const revoked = await f.tokenWith([pol]);
+    t.equal((await f.call("POST", "auth/token/revoke-self", { token: revoked })).status, 204);
+    await f.wait(3);
+    for (const [what, token] of [
+      ["expired", brief],
+      ["revoked", revoked],
+      ["unknown", "hvs.not-a-real-token-at-all"],
+    ] as const)
+      for (const path of ["auth/token/renew-self", "auth/token/revoke-self"]) {
+        const r = await f.call("POST", path, { token, body: {} });
+        t.equal(r.status, 403, `${path}, ${what} token`);
+        t.same(r.json, invalidToken, `${path}, ${what} token`);
+      }
+    for (const path of ["auth/token/renew-self", "auth/token/revoke-self"]) {
+      const none = await f.call("POST", path, { token: null, body: {} });
+      t.equal(none.status, 403);
+      t.same(
+        none.json,
+        { errors: ["permission denied"] },
+        `${path} without a token: plain permission denied`,
+      );
+    }
+  });
+
+  test("AppRole roles, token roles and the ldap config take token_period; the deprecated period only where Vault still reads it", async (f, t) => {
+    const { path: approle } = await f.enableAuth("approle");
+    const pol = `periodic-${f.id}`;
+    await f.policy(pol, `path "periodic/*" { capabilities = ["read"] }`);
+    t.equal(
+      (await f.call("POST", `auth/${approle}/role/old`, { body: { token_policies: [pol], period: "1h" } }))
+        .status,
+      204,
+    );
+    t.match(field((await f.call("GET", `auth/${approle}/role/old`)).json, "data"), {
+      period: 3600,
+      token_period: 3600,
+    });
+    t.equal(
+      (
+        await f.call("POST", `auth/${approle}/role/new`, {
+          body: { token_policies: [pol], token_period: "2h", token_explicit_max_ttl: "3h" },
+        })
+      ).status,
+      204,
+    );
+    const fresh = field((await f.call("GET", `auth/${approle}/role/new`)).json, "data");
+    t.match(fresh, { token_period: 7200, token_explicit_max_ttl: 10800 });
+    t.equal(field(fresh, "period"), undefined);
+    t.equal(field(fresh, "policies"), undefined);
+    const roleId = String(
+      field((await f.call("GET", `auth/${approle}/role/new/role-id`)).json, "data", "role_id"),
+    );
+    const secretId = String(
+      field(
+        (await f.call("POST", `auth/${approle}/role/new/secret-id`, { body: {} })).json,
+        "data",
+        "secret_id",
+      ),
+    );
+    const login = await f.call("POST", `auth/${approle}/login`, {
+      token: null,
+      body: { role_id: roleId, secret_id: secretId },
+    });
+    t.equal(field(login.json, "auth", "lease_duration"), 7200);
+    const token = String(field(login.json, "auth", "client_token"));
+    t.match(field((await f.call("GET", "auth/token/lookup-self", { token })).json, "data"), {
+      period: 7200,
+      explicit_max_ttl: 10800,
+      meta: { role_name: "new" },
+    });
+
+    const legacyRole = `old-${f.id}`;
+    await f.tokenRole(legacyRole, { allowed_policies: [pol], orphan: true, period: "1h" });
+    t.same(field((await f.call("GET", `auth/token/roles/${legacyRole}`)).json, "data"), {
+      allowed_entity_aliases: null,
+      allowed_policies: [pol],
+      allowed_policies_glob: [],
+      disallowed_policies: [],
+      disallowed_policies_glob: [],
+      explicit_max_ttl: 0,
+      name: legacyRole,
+      orphan: true,
+      path_suffix: "",
+      period: 3600,
+      renewable: true,
+      token_explicit_max_ttl: 0,
+      token_no_default_policy: false,
+      token_period: 3600,
+      token_type: "default-service",
+    });
+    const both = `both-${f.id}`;
+    const bothReply = await f.tokenRole(both, { allowed_policies: [pol], token_period: "2h", period: "1h" });
+    t.equal(bothReply.status, 200, "a warning turns the 204 into a 200");
+    t.same(field(bothReply.json, "warnings"), [
+      "Both 'token_period' and deprecated 'period' value supplied, ignoring the deprecated value",
+    ]);
+    t.match(field((await f.call("GET", `auth/token/roles/${both}`)).json, "data"), {
+      period: 0,
+      token_period: 7200,
+    });
+    const listed = field((await f.call("LIST", "auth/token/roles")).json, "data", "keys") as string[];
+    t.ok(listed.includes(legacyRole) && listed.includes(both));
+    t.same((await f.call("GET", `auth/token/roles/none-${f.id}`)).json, { errors: [] });
+
+    // Root (or sudo) may ask auth/token/create for a period: the token then shows it.
+    const periodic = String(
+      field(
+        (await f.call("POST", "auth/token/create", { body: { policies: [pol], period: "1h" } })).json,
+        "auth",
+        "client_token",
+      ),
+    );
+    t.match(field((await f.call("GET", "auth/token/lookup-self", { token: periodic })).json, "data"), {
+      period: 3600,
+      ttl: Number,
+    });
+    const renewed = await f.call("POST", "auth/token/renew-self", {
+      token: periodic,
+      body: { increment: "10h" },
+    });
+    t.equal(field(renewed.json, "auth", "lease_duration"), 3600);
+
+    const { path: ldap } = await f.enableAuth("ldap");
+    t.equal(
+      (
+        await f.call("POST", `auth/${ldap}/config`, {
+          body: { url: "ldap://127.0.0.1:1", token_policies: [pol], token_period: "72h" },
+        })
+      ).status,
+      204,
+    );
+    t.equal((await f.call("POST", `auth/${ldap}/config`, { body: { period: "1h" } })).status, 204);
+    t.match(field((await f.call("GET", `auth/${ldap}/config`)).json, "data"), {
+      url: "ldap://127.0.0.1:1",
+      token_policies: [pol],
+      token_period: 259200,
+    });
+    // ldap users and groups carry policies only: token_* fields there are ignored.
+    await f.call("POST", `auth/${ldap}/users/carol`, { body: { policies: [pol], token_period: "1h" } });
+    t.same(field((await f.call("GET", `auth/${ldap}/users/carol`)).json, "data"), {
+      groups: "",
+      policies: [pol],
+    });
+    await f.call("POST", `auth/${ldap}/users/dan`, { body: { token_policies: [pol], groups: "a,b" } });
+    t.same(field((await f.call("GET", `auth/${ldap}/users/dan`)).json, "data"), {
+      groups: "a,b",
+      policies: [],
+    });
+    await f.call("POST", `auth/${ldap}/groups/eng`, { body: { policies: [pol], token_period: "1h" } });
+    t.same(field((await f.call("GET", `auth/${ldap}/groups/eng`)).json, "data"), { policies: [pol] });
+  });
+
+  test("token roles: orphan=true mints a token without entity (the templated policy then denies the user's own document); orphan=false keeps the entity and dies with the login token", async (f, t) => {
+    const { m, self, user, login } = await perUserSetup(f);
+    const mint = `mint-${f.id}`;
+    await f.policy(mint, `path "auth/token/create/*" { capabilities = ["update"] }`);
+    await user("dave", { token_policies: [self, mint], token_period: "72h" });
+    await f.call("POST", `${m}/data/users/dave`, { body: { data: { v: 1 } } });
+    const orph = `orph-${f.id}`;
+    const kid = `kid-${f.id}`;
+    await f.tokenRole(orph, { allowed_policies: [self], orphan: true, token_period: "1h" });
+    await f.tokenRole(kid, { allowed_policies: [self], orphan: false, token_period: "1h" });
+    const dave = await login("dave");
+    const own = `${m}/data/users/dave`;
+    t.equal((await f.call("GET", own, { token: dave.token })).status, 200);
+
+    const orphan = await f.call("POST", `auth/token/create/${orph}`, { token: dave.token, body: {} });
+    t.equal(orphan.status, 200);
+    t.match(field(orphan.json, "auth"), {
+      policies: ["default", self].sort(),
+      lease_duration: 3600,
+      orphan: true,
+      entity_id: "",
+    });
+    const orphanToken = String(field(orphan.json, "auth", "client_token"));
+    f.cleanup(() => f.call("POST", "auth/token/revoke", { body: { token: orphanToken } }));
+    const orphanSelf = field(
+      (await f.call("GET", "auth/token/lookup-self", { token: orphanToken })).json,
+      "data",
+    );
+    t.match(orphanSelf, {
+      role: orph,
+      path: `auth/token/create/${orph}`,
+      entity_id: "",
+      orphan: true,
+      explicit_max_ttl: 0,
+    });
+    t.equal(
+      field(orphanSelf, "period"),
+      undefined,
+      "a role's period is not stored on the token: lookup shows none",
+    );
+    const denied = await f.call("GET", own, { token: orphanToken });
+    t.equal(denied.status, 403, "no entity: the templated path matches nothing, not even the user's own");
+    const orphanCaps = await f.call("POST", "sys/capabilities-self", {
+      token: orphanToken,
+      body: { paths: [own] },
+    });
+    t.same(field(orphanCaps.json, "data", own), ["deny"]);
+    const renewed = await f.call("POST", "auth/token/renew-self", {
+      token: orphanToken,
+      body: { increment: "10h" },
+    });
+    t.equal(field(renewed.json, "auth", "lease_duration"), 3600, "yet renewals go back to the role's period");
+
+    const child = await f.call("POST", `auth/token/create/${kid}`, {
+      token: dave.token,
+      body: { ttl: "10m" },
+    });
+    t.match(field(child.json, "auth"), { orphan: false, entity_id: dave.entityId, lease_duration: 3600 });
+    const childToken = String(field(child.json, "auth", "client_token"));
+    t.equal((await f.call("GET", own, { token: childToken })).status, 200, "the child keeps the entity");
+    t.equal(
+      (await f.call("POST", `auth/token/create/${orph}`, { token: dave.token, body: { policies: [mint] } }))
+        .status,
+      400,
+    );
+    const outside = await f.call("POST", `auth/token/create/${kid}`, {
+      token: dave.token,
+      body: { policies: [mint] },
+    });
+    t.same(field(outside.json, "errors"), [
+      `token policies (${JSON.stringify(["default", mint].sort()).replace(/,/g, " ")}) must be subset of the role's allowed policies (${JSON.stringify(["default", self].sort()).replace(/,/g, " ")}) or glob policies ([])`,
+    ]);
+    const unknown = await f.call("POST", `auth/token/create/none-${f.id}`, { token: dave.token, body: {} });
+    t.equal(unknown.status, 400);
+    t.same(field(unknown.json, "errors"), [`unknown role none-${f.id}`]);
+    const askPeriod = await f.call("POST", `auth/token/create/${kid}`, {
+      token: dave.token,
+      body: { period: "10m" },
+    });
+    t.equal(askPeriod.status, 400);
+    t.same(field(askPeriod.json, "errors"), ["root or sudo privileges required to create periodic token"]);
+
+    t.equal((await f.call("POST", "auth/token/revoke-self", { token: dave.token })).status, 204);
+    const orphaned = await f.call("GET", "auth/token/lookup-self", { token: childToken });
+    t.equal(orphaned.status, 403, "the child went with its parent login token");
+    t.same(orphaned.json, invalidToken);
+    t.equal(
+      (await f.call("GET", "auth/token/lookup-self", { token: orphanToken })).status,
+      200,
+      "the orphan lives on",
+    );
+
+    // The same when the parent is not revoked but expires.
+    await user("frank", { token_policies: [self, mint], token_period: "2s" });
+    const frank = await login("frank");
+    const frankChild = String(
+      field(
+        (await f.call("POST", `auth/token/create/${kid}`, { token: frank.token, body: {} })).json,
+        "auth",
+        "client_token",
+      ),
+    );
+    t.equal((await f.call("GET", "auth/token/lookup-self", { token: frankChild })).status, 200);
+    await f.wait(4);
+    t.same((await f.call("GET", "auth/token/lookup-self", { token: frank.token })).json, invalidToken);
+    const expiredChild = await f.call("GET", "auth/token/lookup-self", { token: frankChild });
+    t.equal(
+      expiredChild.status,
+      403,
+      "a child with an hour left still goes when its periodic parent expires",
+    );
+  });
+
+  test("sys/capabilities-self with a templated policy: the user's own path has the capabilities, another user's is deny", async (f, t) => {
+    const { m, self, user, login } = await perUserSetup(f);
+    await user("alice", { token_policies: [self], token_period: "72h" });
+    const alice = await login("alice");
+    const own = `${m}/data/users/alice`;
+    const other = `${m}/data/users/bob`;
+    const caps = await f.call("POST", "sys/capabilities-self", {
+      token: alice.token,
+      body: { paths: [own, other] },
+    });
+    t.equal(caps.status, 200);
+    t.same(field(caps.json, "data"), { [own]: ["create", "read", "update"], [other]: ["deny"] });
+    t.same(field(caps.json, own), ["create", "read", "update"], "also at the top level");
+    t.same(field(caps.json, other), ["deny"]);
+    const single = await f.call("POST", "sys/capabilities-self", {
+      token: alice.token,
+      body: { paths: [own] },
+    });
+    t.same(field(single.json, "data", "capabilities"), ["create", "read", "update"]);
+    const prefix = await f.call("POST", "sys/capabilities-self", {
+      token: alice.token,
+      body: { paths: [`${m}/data/users/alice2`, `${m}/data/users/alice/x`] },
+    });
+    t.same(
+      field(prefix.json, "data"),
+      { [`${m}/data/users/alice2`]: ["deny"], [`${m}/data/users/alice/x`]: ["deny"] },
+      "an exact path, not a prefix",
+    );
   });
 }

@@ -9,10 +9,13 @@ import {
   authMethodRoute,
   customTokenIdError,
   customTokenIdWarning,
+  describeTokenRole,
   IdentityStore,
   type LoginGrant,
   newAuthMount,
+  readTokenRole,
   type TokenEntry,
+  type TokenRole,
   TokenStore,
 } from "./auth.js";
 import { type EngineRequest, KvV1Engine, KvV2Engine, type Route, type SecretsEngine } from "./kv.js";
@@ -106,6 +109,8 @@ export class VaultCore {
   readonly policies = new Map<string, Policy>();
   readonly secretMounts = new Map<string, SecretMount>();
   readonly authMounts = new Map<string, AuthMount>();
+  /** auth/token/roles/<name>. */
+  readonly tokenRoles = new Map<string, TokenRole>();
   readonly rootToken: TokenEntry;
   private readonly clusterName = `vault-cluster-${randomBytes(4).toString("hex")}`;
   private readonly clusterId = uuid();
@@ -349,6 +354,8 @@ export class VaultCore {
       displayName: grant.displayName,
       ttl: grant.token.ttl,
       maxTtl: grant.token.maxTtl,
+      explicitMaxTtl: grant.token.explicitMaxTtl,
+      period: grant.token.period,
       renewable: true,
       numUses: grant.token.numUses,
       parent: null,
@@ -478,6 +485,30 @@ export class VaultCore {
       if (!r.token) throw new VaultError(403, errPermissionDenied);
       return r.token;
     };
+    if (sub === "roles" || sub === "roles/")
+      return route(["list"], () => respond({ keys: [...this.tokenRoles.keys()].sort() }));
+    const roleMatch = /^(roles|create)\/([^/]+)$/.exec(sub);
+    if (roleMatch?.[1] === "roles") {
+      const name = (roleMatch[2] ?? "").toLowerCase();
+      return {
+        ...route(["read", "create", "update", "delete"], (r) => {
+          if (r.operation === "read") {
+            const found = this.tokenRoles.get(name);
+            return found ? respond(describeTokenRole(found)) : nil;
+          }
+          if (r.operation === "delete") {
+            this.tokenRoles.delete(name);
+            return nil;
+          }
+          const { role, warnings } = readTokenRole(name, r.data ?? {}, this.tokenRoles.get(name));
+          this.tokenRoles.set(name, role);
+          return warnings.length > 0 ? respond(null, { warnings }) : nil;
+        }),
+        exists: () => this.tokenRoles.has(name),
+      };
+    }
+    if (roleMatch?.[1] === "create")
+      return route(["update"], (r) => this.createToken(r, false, roleMatch[2] ?? ""));
     switch (sub) {
       case "create":
       case "create-orphan":
@@ -487,8 +518,9 @@ export class VaultCore {
       case "renew-self":
         return route(["update"], (r) => {
           const entry = caller(r);
-          tokens.renew(entry, parseDurationSeconds(r.data?.increment, "increment"));
-          return respond(null, { auth: tokens.authBlock(entry, entry.policies) });
+          const warnings: string[] = [];
+          tokens.renew(entry, parseDurationSeconds(r.data?.increment, "increment"), warnings);
+          return respond(null, { auth: tokens.authBlock(entry, entry.policies), warnings });
         });
       case "accessors":
       case "accessors/":
@@ -546,26 +578,56 @@ export class VaultCore {
   // -------------------------------------------------------------------------------------------------------
   // Handlers
 
-  private createToken(r: CoreRequest, orphanPath: boolean): Outcome {
+  /**
+   * auth/token/create, create-orphan and create/<role> (token_store.go handleCreateCommon). Through a role:
+   * the role decides orphan-ness (no sudo needed), the policies must lie within its allowed_policies (not
+   * the parent's), its token_period sets the TTL now and at every renewal (a requested ttl is ignored) and
+   * its token_explicit_max_ttl caps the token. An orphan has no entity, whoever created it.
+   */
+  private createToken(r: CoreRequest, orphanPath: boolean, roleName?: string): Outcome {
     const parent = r.token;
     if (!parent || !r.acl) throw new VaultError(403, errPermissionDenied);
     const d = r.data ?? {};
-    const parentIsRoot = parent.policies.includes("root");
-    const noParent = orphanPath || asBool(d.no_parent, false);
-    if (noParent && !parentIsRoot && !r.acl.allows("update", r.fullPath, { sudo: true }))
-      throw new VaultError(400, "root or sudo privileges required to create orphan token");
-    // No (or an empty list of) policies: the child inherits its parent's, so root begets root.
-    const requested = stringList(d.policies) ?? [];
-    let policies = requested.length > 0 ? normalizePolicyNames(requested) : [...parent.policies];
-    if (requested.length > 0 && !parentIsRoot) {
-      const allowed = new Set([...parent.policies, "default"]);
-      if (!policies.every((p) => allowed.has(p)))
-        throw new VaultError(400, "child policies must be subset of parent");
+    let role: TokenRole | undefined;
+    if (roleName !== undefined) {
+      role = this.tokenRoles.get(roleName.toLowerCase());
+      if (!role) throw new VaultError(400, `unknown role ${roleName}`);
     }
-    const noDefault = asBool(d.no_default_policy, false);
-    if (noDefault) policies = policies.filter((p) => p !== "default");
-    else if (!policies.includes("root")) policies = [...policies, "default"];
-    policies = sortedUnique(policies);
+    const parentIsRoot = parent.policies.includes("root");
+    const sudo = () => parentIsRoot || r.acl?.allows("update", r.fullPath, { sudo: true }) === true;
+    const noParent = role ? role.orphan : orphanPath || asBool(d.no_parent, false);
+    if (!role && noParent && !sudo())
+      throw new VaultError(400, "root or sudo privileges required to create orphan token");
+    const period = parseDurationSeconds(d.period, "period") ?? 0;
+    if (period > 0 && !sudo())
+      throw new VaultError(400, "root or sudo privileges required to create periodic token");
+    // No (or an empty list of) policies: the child inherits its parent's (a role's: its allowed policies),
+    // so root begets root.
+    const requested = stringList(d.policies) ?? [];
+    const noDefault = asBool(d.no_default_policy, role?.tokenNoDefaultPolicy ?? false);
+    const withDefault = (list: string[]) =>
+      sortedUnique(
+        noDefault ? list.filter((p) => p !== "default") : list.includes("root") ? list : [...list, "default"],
+      );
+    let policies: string[];
+    if (role && role.allowedPolicies.length > 0) {
+      policies = withDefault(requested.length > 0 ? normalizePolicyNames(requested) : role.allowedPolicies);
+      const allowed = sortedUnique([...role.allowedPolicies, "default"]);
+      if (!policies.every((p) => allowed.includes(p)))
+        throw new VaultError(
+          400,
+          `token policies (${goStrings(policies)}) must be subset of the role's allowed policies (${goStrings(allowed)}) or glob policies ([])`,
+        );
+    } else {
+      policies = requested.length > 0 ? normalizePolicyNames(requested) : [...parent.policies];
+      if (requested.length > 0 && !parentIsRoot) {
+        const allowed = new Set([...parent.policies, "default"]);
+        if (!policies.every((p) => allowed.has(p)))
+          throw new VaultError(400, "child policies must be subset of parent");
+      }
+      policies = withDefault(policies);
+    }
+    if (role) policies = policies.filter((p) => !role.disallowedPolicies.includes(p));
     if (policies.length === 0) throw new VaultError(400, "token must have at least one policy");
     if (d.id !== undefined && !parentIsRoot)
       throw new VaultError(400, "root or sudo privileges required to specify token id");
@@ -582,23 +644,28 @@ export class VaultCore {
       typeof d.display_name === "string" && d.display_name !== ""
         ? `token-${d.display_name}`.replace(/[^a-zA-Z0-9-]/g, "-").replace(/-+$/, "")
         : "token";
+    const warnings: string[] = customId === undefined ? [] : [customTokenIdWarning];
+    const rolePeriod = role?.tokenPeriod ?? 0;
     const entry = this.tokens.create({
       ...(customId === undefined ? {} : { id: customId }),
       policies,
-      path: `auth/token/${orphanPath ? "create-orphan" : "create"}`,
+      path: role ? `auth/token/create/${role.name}` : `auth/token/${orphanPath ? "create-orphan" : "create"}`,
       meta,
       displayName,
       ttl: parseDurationSeconds(d.ttl ?? d.lease, "ttl") ?? 0,
       explicitMaxTtl: parseDurationSeconds(d.explicit_max_ttl, "explicit_max_ttl") ?? 0,
-      renewable: asBool(d.renewable, true),
+      // A role's period wins over a requested one and is not stored on the token.
+      period: rolePeriod > 0 ? 0 : period,
+      rolePeriod,
+      roleExplicitMaxTtl: role?.tokenExplicitMaxTtl ?? 0,
+      ...(role ? { role: role.name } : {}),
+      renewable: asBool(d.renewable, true) && (role?.renewable ?? true),
       numUses: asInt(d.num_uses, "num_uses") ?? 0,
       parent: noParent ? null : parent.id,
-      entityId: parent.entityId,
+      entityId: noParent ? "" : parent.entityId,
+      warnings,
     });
-    return respond(null, {
-      auth: this.tokens.authBlock(entry, policies),
-      ...(customId === undefined ? {} : { warnings: [customTokenIdWarning] }),
-    });
+    return respond(null, { auth: this.tokens.authBlock(entry, policies), warnings });
   }
 
   private mountsPath(r: CoreRequest, path: string): Outcome {
@@ -776,6 +843,11 @@ export class VaultCore {
       out[m.path] = describeAuthMount(m);
     return out;
   }
+}
+
+/** Go's %q of a []string: ["a" "b"]. */
+function goStrings(list: string[]): string {
+  return `[${list.map((p) => JSON.stringify(p)).join(" ")}]`;
 }
 
 function headerToken(headers: IncomingHttpHeaders): string | undefined {
