@@ -57,6 +57,12 @@ export interface TokenEntry {
    * role's period is applied at creation and renewal but never stored on the token: lookup shows no `period`.
    */
   renewPeriod: number;
+  /**
+   * The most a period may give at once: the auth method's token_max_ttl (else the system max). Not a limit
+   * on the token's life: a periodic login with token_max_ttl 30m and token_period 1h gets 30m at login and
+   * at every renewal (with a warning each time), forever.
+   */
+  periodMax: number;
   /** The token role it was created through (auth/token/create/<role>); lookup shows it as `role`. */
   role: string | null;
   lastRenewalMs: number | null;
@@ -118,14 +124,16 @@ export class TokenStore {
     const period = spec.period ?? 0;
     const renewPeriod = spec.rolePeriod && spec.rolePeriod > 0 ? spec.rolePeriod : period;
     const cap = minPositive(explicitMax, spec.roleExplicitMaxTtl ?? 0);
+    const periodMax =
+      spec.maxTtl && spec.maxTtl > 0 ? Math.min(spec.maxTtl, defaultLeaseTtlSeconds) : defaultLeaseTtlSeconds;
     let maxTtl: number;
     let ttl: number;
     if (renewPeriod > 0) {
       // A periodic token has no max TTL unless an explicit one is set: the system max caps only the period.
       let p = renewPeriod;
-      if (p > defaultLeaseTtlSeconds) {
-        spec.warnings?.push(periodCappedWarning(p, defaultLeaseTtlSeconds));
-        p = defaultLeaseTtlSeconds;
+      if (p > periodMax) {
+        spec.warnings?.push(periodCappedWarning(p, periodMax));
+        p = periodMax;
       }
       if (cap > 0 && p > cap) {
         spec.warnings?.push(periodCappedWarning(p, cap));
@@ -163,6 +171,7 @@ export class TokenStore {
       entityId: spec.entityId ?? "",
       period,
       renewPeriod,
+      periodMax,
       role: spec.role ?? null,
       lastRenewalMs: null,
     };
@@ -227,12 +236,14 @@ export class TokenStore {
   renew(entry: TokenEntry, incrementSeconds: number | undefined, warnings: string[] = []): void {
     if (!entry.renewable) throw new VaultError(400, "lease is not renewable");
     const now = this.now();
-    let ttl =
-      entry.renewPeriod > 0
-        ? Math.min(entry.renewPeriod, defaultLeaseTtlSeconds)
-        : incrementSeconds && incrementSeconds > 0
-          ? incrementSeconds
-          : entry.creationTtl;
+    let ttl = incrementSeconds && incrementSeconds > 0 ? incrementSeconds : entry.creationTtl;
+    if (entry.renewPeriod > 0) {
+      ttl = entry.renewPeriod;
+      if (ttl > entry.periodMax) {
+        warnings.push(periodCappedWarning(ttl, entry.periodMax));
+        ttl = entry.periodMax;
+      }
+    }
     if (entry.maxExpireMs !== null) {
       const left = Math.max(0, Math.round((entry.maxExpireMs - now) / 1000));
       if (left < ttl) {

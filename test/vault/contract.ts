@@ -832,6 +832,36 @@ export function vaultContract(t: TapLike, connect: () => Promise<VaultConnection
     t.equal(field(legacy.json, "data", "token_period"), 0, "`period` is not a userpass field");
     t.equal(field((await login("bob")).auth, "lease_duration"), 600);
 
+    // token_max_ttl does not limit a periodic token's life: it caps each period, with a warning, every time.
+    await user("ivy", { token_policies: [self], token_period: "1h", token_max_ttl: "30m" });
+    const capWarning = [
+      'period of "1h" exceeded the effective max_ttl of "30m"; period value is capped accordingly',
+    ];
+    const ivyLogin = await f.call("POST", `auth/${path}/login/ivy`, {
+      token: null,
+      body: { password: "ivy-pw" },
+    });
+    t.equal(field(ivyLogin.json, "auth", "lease_duration"), 1800);
+    t.same(field(ivyLogin.json, "warnings"), capWarning);
+    const ivy = String(field(ivyLogin.json, "auth", "client_token"));
+    t.match(field((await f.call("GET", "auth/token/lookup-self", { token: ivy })).json, "data"), {
+      period: 3600,
+      creation_ttl: 1800,
+      explicit_max_ttl: 0,
+    });
+    const ivyRenewed = await f.call("POST", "auth/token/renew-self", { token: ivy, body: {} });
+    t.equal(field(ivyRenewed.json, "auth", "lease_duration"), 1800);
+    t.same(field(ivyRenewed.json, "warnings"), capWarning);
+    await user("jo", { token_policies: [self], token_period: "1000h" });
+    const joLogin = await f.call("POST", `auth/${path}/login/jo`, {
+      token: null,
+      body: { password: "jo-pw" },
+    });
+    t.equal(field(joLogin.json, "auth", "lease_duration"), 768 * 3600, "the system max TTL caps a period");
+    t.same(field(joLogin.json, "warnings"), [
+      'period of "1000h" exceeded the effective max_ttl of "768h"; period value is capped accordingly',
+    ]);
+
     const alice = await login("alice");
     t.match(alice.auth, { lease_duration: 259200, renewable: true, orphan: true, token_type: "service" });
     t.not(alice.entityId, "");

@@ -347,6 +347,7 @@ export class VaultCore {
     const tokenPolicies = sortedUnique(
       normalizePolicyNames([...(grant.token.noDefaultPolicy ? [] : ["default"]), ...grant.token.policies]),
     );
+    const warnings: string[] = [];
     const entry = this.tokens.create({
       policies: tokenPolicies,
       path: grant.loginPath,
@@ -360,8 +361,9 @@ export class VaultCore {
       numUses: grant.token.numUses,
       parent: null,
       entityId: entity.id,
+      warnings,
     });
-    return respond(null, { auth: this.tokens.authBlock(entry, tokenPolicies, entity.policies) });
+    return respond(null, { auth: this.tokens.authBlock(entry, tokenPolicies, entity.policies), warnings });
   }
 
   // -------------------------------------------------------------------------------------------------------

@@ -269,6 +269,62 @@ t.test("the injected clock drives token expiry and timestamps", async (t) => {
   t.match(String(field(expired.json, "errors", 0)), /invalid token/);
 });
 
+t.test(
+  "a periodic login token lives past the system max TTL while renewed, and dies 72h after the last renewal",
+  async (t) => {
+    let now = Date.parse("2030-01-01T00:00:00Z");
+    const vault = await started(t, { clock: () => now });
+    const root = as(vault);
+    await root("POST", "sys/auth/userpass", { type: "userpass" });
+    await root("PUT", "sys/policies/acl/mint", {
+      policy: `path "auth/token/create/*" { capabilities = ["update"] }`,
+    });
+    await root("POST", "auth/userpass/users/alice", {
+      password: "pw",
+      token_policies: ["mint"],
+      token_period: "72h",
+    });
+    await root("POST", "auth/token/roles/kid", { allowed_policies: ["mint"], orphan: false });
+    const login = await as(vault, "")("POST", "auth/userpass/login/alice", { password: "pw" });
+    const token = String(field(login.json, "auth", "client_token"));
+    const mint = async () =>
+      String(
+        field((await as(vault, token)("POST", "auth/token/create/kid", {})).json, "auth", "client_token"),
+      );
+    const early = await mint();
+    let child = early;
+    for (let day = 2; day <= 40; day += 2) {
+      now += 48 * 3600_000;
+      const renewed = await as(vault, token)("POST", "auth/token/renew-self", { increment: "1h" });
+      t.equal(renewed.status, 200, `day ${day}`);
+      t.equal(field(renewed.json, "auth", "lease_duration"), 259200);
+      if (day === 38) child = await mint();
+    }
+    t.equal(
+      (await as(vault, early)("GET", "auth/token/lookup-self")).status,
+      403,
+      "a child's own TTL (the system's 768h) still ends it",
+    );
+    const self = field((await as(vault, token)("GET", "auth/token/lookup-self")).json, "data");
+    t.match(self, { period: 259200, ttl: 259200, explicit_max_ttl: 0, last_renewal: "2030-02-10T00:00:00Z" });
+    t.equal(field(self, "expire_time"), "2030-02-13T00:00:00Z");
+    t.equal(
+      (await as(vault, child)("GET", "auth/token/lookup-self")).status,
+      200,
+      "a child minted on day 38",
+    );
+    now += 72 * 3600_000 - 1000;
+    t.equal((await as(vault, token)("GET", "auth/token/lookup-self")).status, 200, "a second before the end");
+    now += 1000;
+    t.equal(
+      (await as(vault, token)("POST", "auth/token/renew-self")).status,
+      403,
+      "72h after the last renewal",
+    );
+    t.equal((await as(vault, child)("GET", "auth/token/lookup-self")).status, 403, "its child went with it");
+  },
+);
+
 t.test("a token with num_uses stops working after its last use", async (t) => {
   const vault = await started(t);
   const token = await tokenWith(vault, `path "secret/data/*" { capabilities = ["read"] }`, { num_uses: 2 });
