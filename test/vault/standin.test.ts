@@ -417,6 +417,38 @@ t.test("LDAP login binds against the back-door directory and gets user and group
   t.throws(() => vault.setLdapPassword("secret", "x", "y"), /no ldap auth mount/);
 });
 
+t.test(
+  "LDAP tokens take their settings from auth/ldap/config: token_period there makes every login periodic",
+  async (t) => {
+    const vault = await started(t);
+    const root = as(vault);
+    await root("POST", "sys/auth/ldap", { type: "ldap" });
+    await root("PUT", "sys/policies/acl/self", {
+      policy: `path "secret/data/x" { capabilities = ["read"] }`,
+    });
+    await root("POST", "auth/ldap/config", {
+      url: "ldap://127.0.0.1:1",
+      token_policies: ["self"],
+      token_period: "72h",
+    });
+    // Ignored, as by Vault: users and groups have no token settings, the config no deprecated `period`.
+    await root("POST", "auth/ldap/users/carol", { token_period: "1h", token_ttl: "5m" });
+    await root("POST", "auth/ldap/config", { period: "1h" });
+    vault.setLdapPassword("ldap", "carol", "carol-pw");
+    const login = await as(vault, "")("POST", "auth/ldap/login/carol", { password: "carol-pw" });
+    t.match(field(login.json, "auth"), {
+      lease_duration: 259200,
+      policies: ["default", "self"],
+      renewable: true,
+    });
+    const token = String(field(login.json, "auth", "client_token"));
+    t.match(field((await as(vault, token)("GET", "auth/token/lookup-self")).json, "data"), {
+      period: 259200,
+      path: "auth/ldap/login/carol",
+    });
+  },
+);
+
 t.test("rawDocument shows every version, including soft-deleted data and destroyed versions", async (t) => {
   const vault = await started(t);
   const root = as(vault);
