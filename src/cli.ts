@@ -90,7 +90,7 @@ export async function runCli(argv: string[]): Promise<number> {
     )
     .command(
       "pam",
-      "entry point for pam_exec at session open (reads PAM_USER, PAM_TYPE)",
+      "entry point for pam_exec: sync at session open; enrollment in the auth stack (reads PAM_USER, PAM_TYPE)",
       (y) =>
         y.example(
           "session optional pam_exec.so type=open_session quiet /usr/local/bin/claude-auth pam",
@@ -184,6 +184,47 @@ export async function runCli(argv: string[]): Promise<number> {
       async (args) => {
         const { disableCommand } = await import("./commands/disable.js");
         setExit(await disableCommand(commandOptions(args)));
+      },
+    )
+    .command(
+      "enroll",
+      "store your own Vault token for claude-auth-sync (CLAUDE_AUTH_SYNC_IDENTITY=user): your current one, or a fresh password login",
+      (y) =>
+        y
+          .option("method", {
+            choices: ["ldap", "userpass"] as const,
+            describe:
+              "log in with your password (no-echo prompt, or standard input) instead of taking VAULT_TOKEN / ~/.vault-token",
+          })
+          .option("user", { type: "string", hidden: true })
+          .example("vault login -method=oidc -path=oidc && $0 enroll", "take the token of your OIDC login")
+          .example("$0 enroll --method ldap", "log in with your LDAP password (prompted, not echoed)")
+          .epilogue(
+            "The token is checked first: it must have an identity entity and read/update your own document; a token that also reaches other users' documents or carries extra policies is stored with a warning (it lives on this host). Stored in ~/.config/claude-auth-sync/vault-token (0600). A password login enrolls you too when the PAM auth step is installed. Refused as root and with --user: it takes your own identity. Undo: claude-auth unenroll.",
+          ),
+      async (args) => {
+        const { enrollCommand } = await import("./commands/enroll.js");
+        setExit(
+          await enrollCommand({
+            ...commandOptions(args),
+            method: args.method === "ldap" || args.method === "userpass" ? args.method : undefined,
+          }),
+        );
+      },
+    )
+    .command(
+      "unenroll",
+      "revoke your enrolled Vault token and remove it; claude-auth-sync then does nothing for you",
+      (y) =>
+        y
+          .option("user", { type: "string", describe: "act for this user (root only: offboarding)" })
+          .example("$0 unenroll", "revoke and remove ~/.config/claude-auth-sync/vault-token")
+          .epilogue(
+            "A token that is also your Vault CLI token (VAULT_TOKEN, ~/.vault-token) is removed but not revoked. Exit 4 when Vault could not be reached to revoke it (the file is removed all the same).",
+          ),
+      async (args) => {
+        const { unenrollCommand } = await import("./commands/unenroll.js");
+        setExit(await unenrollCommand(commandOptions(args)));
       },
     )
     .command(

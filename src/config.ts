@@ -12,6 +12,10 @@ export const DEFAULT_HOST_TOKEN_CACHE = "/var/lib/claude-auth-sync/host-token";
 export const DEFAULT_TIMEOUT_MS = 3000;
 
 export type AuthMethod = "token" | "approle" | "userpass" | "ldap";
+/** Whose token reads and writes a user's document: the user's own (enrolled) or the host's. */
+export type IdentityMode = "user" | "host";
+/** How the PAM auth step and `enroll --method` log a user in with their password. */
+export type UserAuthMethod = "ldap" | "userpass";
 
 export interface Config {
   /** Where the values came from, for messages and `doctor`. */
@@ -32,6 +36,11 @@ export interface Config {
   approleSecretIdFile: string | undefined;
   authUsername: string | undefined;
   authPasswordFile: string | undefined;
+  identity: IdentityMode;
+  /** CLAUDE_AUTH_SYNC_USER_AUTH: undefined = no password logins (PAM auth step off, enroll needs a token). */
+  userAuth: UserAuthMethod | undefined;
+  /** CLAUDE_AUTH_SYNC_USER_AUTH_MOUNT, default the method's name. */
+  userAuthMount: string;
   /** Root's cached host login token (approle, userpass, ldap), reused across runs until near its expiry. */
   hostTokenCache: string;
   timeoutMs: number;
@@ -89,6 +98,9 @@ export const CONFIG_KEYS = [
   "CLAUDE_AUTH_SYNC_RENEW_WINDOW_S",
   "CLAUDE_AUTH_SYNC_OAUTH_TOKEN_URL",
   "CLAUDE_AUTH_SYNC_CROSS_HOST_RESTORE",
+  "CLAUDE_AUTH_SYNC_IDENTITY",
+  "CLAUDE_AUTH_SYNC_USER_AUTH",
+  "CLAUDE_AUTH_SYNC_USER_AUTH_MOUNT",
 ] as const;
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 type RawConfig = Partial<Record<ConfigKey, string>>;
@@ -275,6 +287,22 @@ export function parseConfig(raw: RawConfig, source: Config["source"]): Config {
       "use token, approle, userpass or ldap",
     );
   }
+  const identity = optional(raw.CLAUDE_AUTH_SYNC_IDENTITY) ?? "user";
+  if (identity !== "user" && identity !== "host") {
+    throw new InvalidDataError(
+      "CLAUDE_AUTH_SYNC_IDENTITY",
+      `expected user or host, got ${JSON.stringify(identity)}`,
+      "user: each user's own Vault token (the default); host: the workstation's identity (docs/runbook.md)",
+    );
+  }
+  const userAuth = optional(raw.CLAUDE_AUTH_SYNC_USER_AUTH);
+  if (userAuth !== undefined && userAuth !== "ldap" && userAuth !== "userpass") {
+    throw new InvalidDataError(
+      "CLAUDE_AUTH_SYNC_USER_AUTH",
+      `expected ldap or userpass, got ${JSON.stringify(userAuth)}`,
+      "OIDC users log in with `vault login -method=oidc` and then run `claude-auth enroll`",
+    );
+  }
   const pathTemplate = parseDocumentPath(
     "CLAUDE_AUTH_SYNC_PATH",
     raw.CLAUDE_AUTH_SYNC_PATH ?? "workstation/claude-users/{user}",
@@ -300,6 +328,12 @@ export function parseConfig(raw: RawConfig, source: Config["source"]): Config {
     approleSecretIdFile: optional(raw.CLAUDE_AUTH_SYNC_APPROLE_SECRET_ID_FILE),
     authUsername: optional(raw.CLAUDE_AUTH_SYNC_USERNAME),
     authPasswordFile: optional(raw.CLAUDE_AUTH_SYNC_PASSWORD_FILE),
+    identity,
+    userAuth,
+    userAuthMount: parseDocumentPath(
+      "CLAUDE_AUTH_SYNC_USER_AUTH_MOUNT",
+      optional(raw.CLAUDE_AUTH_SYNC_USER_AUTH_MOUNT) ?? userAuth ?? "userpass",
+    ),
     hostTokenCache: parseAbsolutePath(
       "CLAUDE_AUTH_SYNC_HOST_TOKEN_CACHE",
       optional(raw.CLAUDE_AUTH_SYNC_HOST_TOKEN_CACHE) ?? DEFAULT_HOST_TOKEN_CACHE,

@@ -29,6 +29,8 @@ export interface SyncReport {
   setupTokenUpdatedAt?: Date | undefined;
   /** The last live verification of the credential in use, when one ran (timer, `status --verify`). */
   verification?: { at: Date; verdict: "valid" | "invalid" | "unknown" } | undefined;
+  /** When the user's own Vault token expires (ms epoch), 0 when Vault called it invalid; `user` mode only. */
+  identityExpiresAt?: number | undefined;
 }
 
 /** Setup tokens live about a year (`claude setup-token`); the alert warns 30 days before. */
@@ -81,6 +83,13 @@ export function renderMetrics(report: SyncReport, lastSuccessAt: Date | undefine
       "# HELP claude_auth_sync_setup_token_expiry_timestamp_seconds Estimated setup-token expiry (stored + 365 days).",
       "# TYPE claude_auth_sync_setup_token_expiry_timestamp_seconds gauge",
       `claude_auth_sync_setup_token_expiry_timestamp_seconds{${user}} ${stored + SETUP_TOKEN_LIFETIME_MS / 1000}`,
+    );
+  }
+  if (report.identityExpiresAt !== undefined) {
+    lines.push(
+      "# HELP claude_auth_sync_identity_expiry_timestamp_seconds When the user's own Vault token for claude-auth-sync expires; 0 once Vault refused it as expired or revoked.",
+      "# TYPE claude_auth_sync_identity_expiry_timestamp_seconds gauge",
+      `claude_auth_sync_identity_expiry_timestamp_seconds{${user}} ${Math.floor(report.identityExpiresAt / 1000)}`,
     );
   }
   if (report.verification) {

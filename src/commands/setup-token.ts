@@ -4,7 +4,10 @@
 import { checkSetupTokenLive, type LiveCheck } from "../claude/api-check.js";
 import { parseSetupToken } from "../claude/setup-token.js";
 import type { CommandOptions } from "../cli.js";
+import type { Config } from "../config.js";
+import { Deadline } from "../deadline.js";
 import { ExitCode, exitCodeOf, formatError, InvalidDataError, UsageError } from "../errors.js";
+import { connect } from "../sync/run.js";
 import {
   changeSetupToken,
   refuseUselessRotate,
@@ -15,8 +18,11 @@ import {
 import { promptHidden, readSecretFromStdin } from "../system/secret-input.js";
 import { t3ServeUnit } from "../system/t3-serve.js";
 import { printErr, printOut, terminalJson } from "../system/terminal-text.js";
-import { currentUser } from "../system/users.js";
+import { currentUser, type SystemUser } from "../system/users.js";
+import { commandIdentity } from "../vault/enrollment.js";
+import type { Identity } from "../vault/identity.js";
 import { isIgnored, loadCommandConfig, resolveTargetUser } from "./context.js";
+import { enrollmentReport } from "./enroll.js";
 import { publicResult } from "./report.js";
 
 export interface SetupTokenCommandOptions extends CommandOptions {
@@ -86,6 +92,7 @@ export async function setupTokenCommand(
       config,
       token: undefined,
       identityHome: self.home,
+      identity: await identityFor(intent, config, user),
       claudeConfigDir: self.uid === user.uid ? process.env.CLAUDE_CONFIG_DIR : undefined,
     };
     let check: LiveCheck | undefined;
@@ -107,6 +114,16 @@ export async function setupTokenCommand(
     printErr(`claude-auth ${intent}: ${formatError(error)}\n`);
     return exitCodeOf(error);
   }
+}
+
+/** `user` mode: the enrolled token; enable and rotate enroll the user's current Vault token first. */
+async function identityFor(intent: SetupTokenIntent, config: Config, user: SystemUser): Promise<Identity> {
+  const client = connect(config, new Deadline(config.timeoutMs));
+  const { identity, enrolled } = await commandIdentity(client, config, user, {
+    enroll: intent !== "disable",
+  });
+  if (enrolled) printErr(`${enrollmentReport(enrolled)}\n`);
+  return identity;
 }
 
 /** The Vault change stands; a failed local sync is the run's exit code (3 after disable is expected). */

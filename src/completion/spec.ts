@@ -58,7 +58,7 @@ export const commands: readonly CommandSpec[] = [
       },
     ],
   },
-  { name: "pam", description: "entry point for pam_exec at session open", flags: [] },
+  { name: "pam", description: "entry point for pam_exec (session open, auth-stack enrollment)", flags: [] },
   {
     name: "shell",
     description: "add or remove the rc-file block that loads the setup token",
@@ -85,6 +85,22 @@ export const commands: readonly CommandSpec[] = [
   {
     name: "disable",
     description: "turn off setup-token mode, back to the rotating login",
+    flags: [user("act for this user (root only)")],
+  },
+  {
+    name: "enroll",
+    description: "store your own Vault token for claude-auth-sync",
+    flags: [
+      {
+        name: "method",
+        description: "log in with your password instead of taking your current token",
+        value: { kind: "choice", words: ["ldap", "userpass"] },
+      },
+    ],
+  },
+  {
+    name: "unenroll",
+    description: "revoke and remove your enrolled Vault token",
     flags: [user("act for this user (root only)")],
   },
   {

@@ -4,7 +4,14 @@ import { lstatSync } from "node:fs";
 import { tokenHint } from "../claude/setup-token.js";
 import { type Config, documentPath } from "../config.js";
 import { Deadline } from "../deadline.js";
-import { AuthSyncError, ExitCode, exitCodeOf, formatError, InvalidDataError } from "../errors.js";
+import {
+  AuthSyncError,
+  ExitCode,
+  exitCodeOf,
+  formatError,
+  InvalidDataError,
+  VaultDeniedError,
+} from "../errors.js";
 import { backupUnusableReason, type Mode, type Outcome, plan } from "../sync/plan.js";
 import { connect, credentialsDirectory } from "../sync/run.js";
 import { NOTICE_FILE, readSyncState, STATE_DIR } from "../sync/state.js";
@@ -12,8 +19,9 @@ import { FIELD, parseUserDocument, type UserDocument } from "../sync/user-docume
 import { UserHome } from "../system/home.js";
 import { readServiceEnvFile, serviceEnvPath } from "../system/service-env.js";
 import type { SystemUser } from "../system/users.js";
-import { authenticate, lookupSelf } from "../vault/auth.js";
+import { lookupSelf } from "../vault/auth.js";
 import type { VaultClient } from "../vault/client.js";
+import { explainRefusal, type Identity, identityOf, notEnrolledMessage, speakAs } from "../vault/identity.js";
 import { type KvDocument, readDocument } from "../vault/kv.js";
 import {
   type EnvFileFacts,
@@ -116,6 +124,13 @@ export interface StatusReport {
     /** Where the Vault token came from (a file path or VAULT_TOKEN), never the token. */
     tokenSource: string | null;
     identity: { displayName: string; policies: string[]; ttlSeconds: number; renewable: boolean } | null;
+    /** CLAUDE_AUTH_SYNC_IDENTITY and, in `user` mode, the user's own token (never the token itself). */
+    identityMode: "user" | "host";
+    /** `user` mode: whether a token is enrolled; null in `host` mode. */
+    enrolled: boolean | null;
+    /** `user` mode: when the enrolled token expires (null: never, or not known); periodic ones are renewed. */
+    identityExpiresAt: string | null;
+    identityPeriodSeconds: number | null;
     documentPath: string | null;
     documentVersion: number | null;
     error: string | null;
@@ -145,19 +160,33 @@ async function askVault(request: StatusRequest, config: Config): Promise<VaultFa
     authenticated: false,
     tokenSource: null,
     identity: null,
+    identityMode: config.identity,
+    enrolled: null,
+    identityExpiresAt: null,
+    identityPeriodSeconds: null,
     documentPath: path,
     documentVersion: null,
     error: null,
   };
   let client: VaultClient | undefined;
   let document: KvDocument | undefined;
+  let identity: Identity = { kind: "host" };
   try {
+    identity = identityOf(config, new UserHome(request.user));
+    if (config.identity === "user") report.enrolled = identity.kind === "user";
+    if (identity.kind === "unenrolled") throw new VaultDeniedError(notEnrolledMessage(request.user.name));
     client = connect(config, new Deadline(config.timeoutMs));
-    report.tokenSource = await authenticate(client, config, request.identityHome, {
+    report.tokenSource = await speakAs(client, config, identity, {
+      identityHome: request.identityHome,
       loginName: request.user.name,
     });
     try {
       const info = await lookupSelf(client);
+      if (identity.kind === "user") {
+        report.identityExpiresAt =
+          info.ttlSeconds > 0 ? iso(request.now.getTime() + info.ttlSeconds * 1000) : null;
+        report.identityPeriodSeconds = info.periodSeconds || null;
+      }
       report.reachable = true;
       report.identity = {
         displayName: info.displayName,
@@ -173,8 +202,9 @@ async function askVault(request: StatusRequest, config: Config): Promise<VaultFa
     report.reachable = true;
     report.authenticated = true;
     report.documentVersion = document.version;
-  } catch (error) {
-    if (exitCodeOf(error) === ExitCode.vaultDenied) report.reachable = true;
+  } catch (thrown) {
+    const error = explainRefusal(thrown, identity, request.user.name);
+    if (exitCodeOf(error) === ExitCode.vaultDenied && identity.kind !== "unenrolled") report.reachable = true;
     report.error = formatError(error);
     return {
       report,
@@ -254,6 +284,10 @@ export async function collectStatus(request: StatusRequest): Promise<StatusRepor
           authenticated: false,
           tokenSource: null,
           identity: null,
+          identityMode: "user",
+          enrolled: null,
+          identityExpiresAt: null,
+          identityPeriodSeconds: null,
           documentPath: null,
           documentVersion: null,
           error: `configuration not loaded: ${request.configError ? formatError(request.configError) : "unknown"}`,

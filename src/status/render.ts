@@ -139,6 +139,7 @@ export function renderStatus(report: StatusReport): string {
     vaultText = `${vault.address} reachable${who}, document ${vault.documentPath} ${vault.documentVersion ? `version ${vault.documentVersion}` : "absent"}`;
   }
   lines.push(line("vault", vaultText));
+  lines.push(line("identity", identityText(vault)));
   if (vault.tokenSource) lines.push(line("", `token from ${vault.tokenSource}`));
   if (vault.error?.includes("\n")) lines.push(line("", vault.error.split("\n").slice(1).join(" ").trim()));
 
@@ -146,4 +147,18 @@ export function renderStatus(report: StatusReport): string {
   if (report.notice) lines.push(line("notice", report.notice));
   for (const warning of report.warnings) lines.push(`warning: ${warning}`);
   return terminalLines(lines);
+}
+
+/** Whose Vault token reads the document: the host's, the user's own (and how long it lives), or none yet. */
+function identityText(vault: StatusReport["vault"]): string {
+  if (vault.identityMode === "host") return "the host's (CLAUDE_AUTH_SYNC_IDENTITY=host)";
+  if (vault.enrolled === false)
+    return "not enrolled: no ~/.config/claude-auth-sync/vault-token; log in with your password or run `claude-auth enroll`";
+  const life =
+    vault.identityPeriodSeconds !== null
+      ? `periodic ${tokenTtl(vault.identityPeriodSeconds)}, renewed by the timer`
+      : vault.identityExpiresAt !== null
+        ? `expires ${vault.identityExpiresAt}`
+        : "";
+  return `your own token (~/.config/claude-auth-sync/vault-token)${life ? `, ${life}` : ""}`;
 }

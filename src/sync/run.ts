@@ -24,8 +24,20 @@ import { UserHome } from "../system/home.js";
 import { acquireUserLock, type UserLock } from "../system/lock.js";
 import { readServiceEnvFile } from "../system/service-env.js";
 import { isRoot, type SystemUser } from "../system/users.js";
-import { authenticate, renewTokenIfLow, revokeSpentTokens } from "../vault/auth.js";
+import { revokeSpentTokens } from "../vault/auth.js";
 import { VaultClient } from "../vault/client.js";
+import {
+  chooseIdentity,
+  explainRefusal,
+  type Identity,
+  IdentityExpiredError,
+  type IdentityLife,
+  identityNotice,
+  keepIdentityAlive,
+  notEnrolledMessage,
+  readEnrolledToken,
+  speakAs,
+} from "../vault/identity.js";
 import { readDocument } from "../vault/kv.js";
 import { apply } from "./apply.js";
 import {
@@ -60,11 +72,13 @@ export interface SyncRequest {
   user: SystemUser;
   config: Config;
   dryRun: boolean;
-  /** Home whose ~/.vault-token speaks for us: root's for the host identity, else the user's own. */
+  /** Whose token to use, when the caller already knows (enable after enrolling); else read from the home. */
+  identity?: Identity | undefined;
+  /** CLAUDE_AUTH_SYNC_IDENTITY=host: the home whose ~/.vault-token speaks for us (root's, or the user's own). */
   identityHome: string;
   /** $CLAUDE_CONFIG_DIR, honoured only when the user runs the sync themselves. */
   claudeConfigDir?: string | undefined;
-  /** Renew the Vault token when its TTL runs low (timer and manual runs; not the login path). */
+  /** Renew the Vault token (the user's, or the host's) when its TTL runs low (timer and manual runs; not the login path). */
   renewToken?: boolean;
   /**
    * Renew Claude's credential near expiry (CLAUDE_AUTH_SYNC_RENEW): `sync` and `watch` only. The
@@ -114,7 +128,11 @@ export function readLocalState(
   credentialsDir: readonly string[],
   serviceEnvDir: string | undefined,
 ): LocalState {
-  return readHome(home, credentialsDir, serviceEnvDir, { withVerification: false, sweep: false }).local;
+  return readHome(home, credentialsDir, serviceEnvDir, {
+    withVerification: false,
+    sweep: false,
+    withToken: false,
+  }).local;
 }
 
 /** What the first read of a pass found in the home. */
@@ -123,6 +141,8 @@ interface HomeRead {
   verification: Verification | undefined;
   /** Our own bookkeeping as found: report() rewrites it only when something changed. */
   seen: Seen;
+  /** The user's enrolled Vault token (`user` mode), read in the same identity switch. */
+  enrolledToken: string | undefined;
 }
 
 interface Seen {
@@ -148,7 +168,7 @@ function readHome(
   home: UserHome,
   credentialsDir: readonly string[],
   serviceEnvDir: string | undefined,
-  options: { withVerification: boolean; sweep: boolean },
+  options: { withVerification: boolean; sweep: boolean; withToken: boolean },
 ): HomeRead {
   const { withVerification } = options;
   const fromHome = home.batch(() => {
@@ -169,10 +189,12 @@ function readHome(
       verification: withVerification ? readVerification(home) : undefined,
       state: readSyncState(home),
       notice: readNotice(home),
+      enrolledToken: options.withToken ? readEnrolledToken(home) : undefined,
     };
   });
-  const { verification, state, notice, ...files } = fromHome;
+  const { verification, state, notice, enrolledToken, ...files } = fromHome;
   return {
+    enrolledToken,
     seen: { state, notice },
     local: {
       ...files,
@@ -226,9 +248,25 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
   let storedVerification: Verification | undefined;
   let seen: Seen | undefined;
   let restored: RotatingCredential | undefined;
+  let identity = chooseIdentity(config, undefined);
+  let identityLife: IdentityLife | undefined;
   try {
     client = connect(config, deadline, request.ca);
-    await authenticate(client, config, request.identityHome, { loginName: user.name });
+    // The home first: in `user` mode it holds the token, and an unenrolled user costs no Vault request.
+    let enrolledToken: string | undefined;
+    ({
+      local,
+      verification: storedVerification,
+      seen,
+      enrolledToken,
+    } = readHome(home, credentialsDir, config.serviceEnvDir, {
+      withVerification: !request.verify,
+      sweep: !request.dryRun, // a dry run changes nothing
+      withToken: config.identity === "user" && !request.identity,
+    }));
+    identity = request.identity ?? chooseIdentity(config, enrolledToken);
+    if (identity.kind === "unenrolled") return unenrolledResult(request, started);
+    await speakAs(client, config, identity, { identityHome: request.identityHome, loginName: user.name });
     const path = documentPath(config, user.name);
     const policy: SyncPolicy = {
       restoreMarginMs: config.restoreMarginMs,
@@ -237,15 +275,6 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
       crossHostRestore: config.crossHostRestore,
     };
     let current = await readDocument(client, config.kvMount, path);
-    // The login path also reads the last verdict now, in the same identity switch (see verifyAfterSync).
-    ({
-      local,
-      verification: storedVerification,
-      seen,
-    } = readHome(home, credentialsDir, config.serviceEnvDir, {
-      withVerification: !request.verify,
-      sweep: !request.dryRun, // a dry run changes nothing
-    }));
     syncPlan = plan(parseUserDocument(current), local, now.getTime(), policy);
     // Steady state takes no lock and writes nothing. Changes are decided again under the lock, on a
     // fresh read, so a login, the timer and enable/disable never act on each other's stale view.
@@ -278,13 +307,16 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
         syncPlan = { ...syncPlan, credentialExpiresAt: done.renewedExpiresAt };
       }
     }
-    if (!request.dryRun && request.renewToken && config.auth === "token" && deadline.remainingMs() > 500) {
-      await renewTokenIfLow(client).catch(() => undefined); // best effort; the next run tries again
+    if (!request.dryRun && request.renewToken && deadline.remainingMs() > 500) {
+      // Best effort: the sync stands; the next run tries again.
+      identityLife = await keepIdentityAlive(client, config, identity, now.getTime()).catch(() => undefined);
     }
     document = parseUserDocument(current);
     exitCode = exitCodeFor(syncPlan.outcome);
     message = syncPlan.reasons.join("; ");
-  } catch (error) {
+  } catch (thrown) {
+    const error = explainRefusal(thrown, identity, user.name);
+    if (error instanceof IdentityExpiredError) identityLife = { valid: false, expiresAt: 0 };
     exitCode = exitCodeOf(error);
     message = formatError(error);
     if (!(error instanceof AuthSyncError)) message = `unexpected failure: ${message}`;
@@ -316,6 +348,7 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
       const reported = report(request, home, result, local, now, {
         document,
         lastRestore,
+        identityLife,
         seen: unchanged ? seen : undefined,
         ...verification,
       });
@@ -401,6 +434,8 @@ function report(
     lastRestore: RestoredBackup | undefined;
     /** The state and notice as this run first read them, when nothing has touched them since. */
     seen: Seen | undefined;
+    /** What this run learnt of the user's own Vault token, if anything. */
+    identityLife: IdentityLife | undefined;
   },
 ): { valid: boolean; setupTokenExpiresAt: number | undefined } | undefined {
   const syncPlan = result.plan;
@@ -416,11 +451,13 @@ function report(
     // A user who is not enrolled gets nothing in their home, not even a state file; a failed run
     // records itself only where a state file already exists: it never creates files.
     const notice =
-      syncPlan?.outcome === "sso-required"
-        ? `${ssoNotice(syncPlan.ssoCause)}\n`
-        : rejected && facts.last
-          ? `${invalidNotice(facts.last.credential)}\n`
-          : undefined;
+      facts.identityLife?.valid === false
+        ? `${identityNotice()}\n`
+        : syncPlan?.outcome === "sso-required"
+          ? `${ssoNotice(syncPlan.ssoCause)}\n`
+          : rejected && facts.last
+            ? `${invalidNotice(facts.last.credential)}\n`
+            : undefined;
     const nextState = (previous: SyncState | undefined): SyncState => ({
       lastRunAt: now.toISOString(),
       lastSuccessAt: succeeded ? now.toISOString() : previous?.lastSuccessAt,
@@ -430,6 +467,13 @@ function report(
       message: result.message.split("\n")[0] ?? "",
       host: hostname(),
       lastRestore: facts.lastRestore ?? previous?.lastRestore,
+      identity: facts.identityLife
+        ? {
+            valid: facts.identityLife.valid,
+            expiresAt: facts.identityLife.expiresAt,
+            checkedAt: now.toISOString(),
+          }
+        : previous?.identity,
     });
     let previous: SyncState | undefined;
     const seen = facts.seen;
@@ -474,6 +518,7 @@ function report(
         succeeded,
         credentialExpiresAt: syncPlan?.credentialExpiresAt,
         setupTokenUpdatedAt,
+        identityExpiresAt: identityExpiry(facts.identityLife ?? previous?.identity),
         verification:
           facts.last && facts.last.fingerprint === facts.current
             ? { at: new Date(facts.last.at), verdict: facts.last.verdict }
@@ -516,8 +561,31 @@ function stateChanged(previous: SyncState, next: SyncState, now: number): boolea
     previous.message !== next.message ||
     previous.host !== next.host ||
     previous.lastRestore?.expiresAt !== next.lastRestore?.expiresAt ||
-    previous.lastRestore?.backedUpAt !== next.lastRestore?.backedUpAt
+    previous.lastRestore?.backedUpAt !== next.lastRestore?.backedUpAt ||
+    previous.identity?.valid !== next.identity?.valid ||
+    previous.identity?.expiresAt !== next.identity?.expiresAt
   );
+}
+
+/** The identity-expiry metric's value: the expiry, 0 once refused, none for a token that never expires. */
+function identityExpiry(life: { valid: boolean; expiresAt: number | null } | undefined): number | undefined {
+  if (!life) return undefined;
+  if (!life.valid) return 0;
+  return life.expiresAt ?? undefined;
+}
+
+/** `user` mode, nothing enrolled: a no-op that reads nothing from Vault and writes nothing. */
+function unenrolledResult(request: SyncRequest, started: number): SyncResult {
+  return {
+    user: request.user.name,
+    exitCode: ExitCode.ok,
+    plan: undefined,
+    applied: [],
+    message: notEnrolledMessage(request.user.name),
+    vaultRequests: 0,
+    durationMs: Date.now() - started,
+    dryRun: request.dryRun,
+  };
 }
 
 function safeLocal(home: UserHome, request: SyncRequest): CredentialsFileState | undefined {

@@ -10,7 +10,8 @@ import { AuthSyncError, ExitCode } from "../errors.js";
 import { serviceEnvPath } from "../system/service-env.js";
 import { type RestartOutcome, restartT3Serve } from "../system/t3-serve.js";
 import { isRoot, type SystemUser } from "../system/users.js";
-import { authenticate, revokeSpentTokens } from "../vault/auth.js";
+import { revokeSpentTokens } from "../vault/auth.js";
+import { type Identity, speakAs } from "../vault/identity.js";
 import { type DocumentChange, type KvDocument, mergeWrite, readDocument } from "../vault/kv.js";
 import { connect, runSync, type SyncResult } from "./run.js";
 import { FIELD, setupTokenChange } from "./user-document.js";
@@ -66,8 +67,10 @@ export interface SetupTokenRequest {
   config: Config;
   /** Already validated with parseSetupToken (enable, rotate); undefined for disable. */
   token: string | undefined;
-  /** Home whose ~/.vault-token speaks for us: root's for the host identity, else the user's own. */
+  /** CLAUDE_AUTH_SYNC_IDENTITY=host: the home whose ~/.vault-token speaks for us (root's, or the user's own). */
   identityHome: string;
+  /** Whose token reads and writes the document (src/vault/identity.ts). */
+  identity: Identity;
   /** $CLAUDE_CONFIG_DIR, honoured only when the user acts for themselves. */
   claudeConfigDir?: string | undefined;
   now?: Date;
@@ -106,7 +109,10 @@ export async function refuseUselessRotate(request: SetupTokenRequest): Promise<v
   const { config, user, token } = request;
   const client = connect(config, new Deadline(config.timeoutMs));
   try {
-    await authenticate(client, config, request.identityHome, { loginName: user.name });
+    await speakAs(client, config, request.identity, {
+      identityHome: request.identityHome,
+      loginName: user.name,
+    });
     const document = await readDocument(client, config.kvMount, documentPath(config, user.name));
     setupTokenDecision("rotate", storedToken(document), token, request.now ?? new Date());
   } finally {
@@ -125,7 +131,10 @@ export async function changeSetupToken(request: SetupTokenRequest): Promise<Setu
   let written: boolean;
   let version: number;
   try {
-    await authenticate(client, config, request.identityHome, { loginName: user.name });
+    await speakAs(client, config, request.identity, {
+      identityHome: request.identityHome,
+      loginName: user.name,
+    });
     ({ written, version } = await mergeWrite(
       client,
       config.kvMount,
@@ -145,6 +154,7 @@ export async function changeSetupToken(request: SetupTokenRequest): Promise<Setu
     config,
     dryRun: false,
     identityHome: request.identityHome,
+    identity: request.identity,
     claudeConfigDir: request.claudeConfigDir,
     now,
   });

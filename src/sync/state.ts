@@ -17,6 +17,8 @@ export interface SyncState {
   host: string;
   /** The backup this host restored last: the plan never restores it onto a stub twice. */
   lastRestore?: RestoredBackup | undefined;
+  /** The user's own Vault token as last seen (`user` mode): valid, and its expiry (ms epoch; null = never). */
+  identity?: { valid: boolean; expiresAt: number | null; checkedAt: string } | undefined;
 }
 
 export function readSyncState(home: UserHome): SyncState | undefined {
@@ -34,6 +36,7 @@ export function readSyncState(home: UserHome): SyncState | undefined {
       message: typeof parsed.message === "string" ? parsed.message : "",
       host: typeof parsed.host === "string" ? parsed.host : "",
       lastRestore: parseRestoredBackup(parsed.lastRestore),
+      identity: parseIdentity(parsed.identity),
     };
   } catch {
     return undefined; // a damaged state file is rewritten by this run
@@ -45,6 +48,14 @@ function parseRestoredBackup(value: unknown): RestoredBackup | undefined {
   const { expiresAt, backedUpAt } = value as Record<string, unknown>;
   if (typeof expiresAt !== "number" || !Number.isFinite(expiresAt)) return undefined;
   return { expiresAt, backedUpAt: typeof backedUpAt === "string" ? backedUpAt : undefined };
+}
+
+function parseIdentity(value: unknown): SyncState["identity"] {
+  if (!value || typeof value !== "object") return undefined;
+  const { valid, expiresAt, checkedAt } = value as Record<string, unknown>;
+  if (typeof valid !== "boolean" || typeof checkedAt !== "string") return undefined;
+  if (expiresAt !== null && (typeof expiresAt !== "number" || !Number.isFinite(expiresAt))) return undefined;
+  return { valid, expiresAt, checkedAt };
 }
 
 export function writeSyncState(home: UserHome, state: SyncState): void {

@@ -74,7 +74,7 @@ function headerSafe(source: TokenSource): TokenSource {
 }
 
 /** What a login answer says of the token it mints. */
-interface LoginAnswer {
+export interface LoginAnswer {
   token: string;
   /** lease_duration, in seconds; 0 = never expires. */
   ttlSeconds: number;
@@ -107,6 +107,20 @@ async function login(
   }
   if (response.status !== 200) unexpectedAnswer(`the ${what} login at ${path}`, response);
   return loginAnswer(response.body, what);
+}
+
+/**
+ * A user's own password login (the PAM auth step, `enroll --method`) at CLAUDE_AUTH_SYNC_USER_AUTH_MOUNT.
+ * The password goes only into the request body; Vault's refusal never quotes it.
+ */
+export async function userPasswordLogin(
+  client: VaultClient,
+  method: "ldap" | "userpass",
+  mount: string,
+  username: string,
+  password: string,
+): Promise<LoginAnswer> {
+  return login(client, `auth/${mount}/login/${encodeURIComponent(username)}`, { password }, method);
 }
 
 /** One host login (approle, userpass, ldap): where it goes, what it sends, for whom. */
@@ -277,6 +291,10 @@ export interface TokenInfo {
   ttlSeconds: number;
   renewable: boolean;
   creationTtlSeconds: number;
+  /** A periodic token's period in seconds (renewable forever, each renewal back to the period); 0 = none. */
+  periodSeconds: number;
+  /** The identity entity behind the token; "" for none (a templated policy then matches nothing). */
+  entityId: string;
   displayName: string;
   policies: string[];
 }
@@ -289,6 +307,8 @@ export async function lookupSelf(client: VaultClient): Promise<TokenInfo> {
     ttlSeconds: typeof data.ttl === "number" ? data.ttl : 0,
     renewable: data.renewable === true,
     creationTtlSeconds: typeof data.creation_ttl === "number" ? data.creation_ttl : 0,
+    periodSeconds: typeof data.period === "number" ? data.period : 0,
+    entityId: typeof data.entity_id === "string" ? data.entity_id : "",
     displayName: typeof data.display_name === "string" ? data.display_name : "",
     policies: Array.isArray(data.policies)
       ? data.policies.filter((p): p is string => typeof p === "string")

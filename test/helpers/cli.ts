@@ -76,6 +76,9 @@ export function makeConfig(
   // Renewal would refresh the tests' made-up credentials at Claude's real token endpoint: off unless
   // a test turns it on (and points CLAUDE_AUTH_SYNC_OAUTH_TOKEN_URL at test/oauth/standin.ts).
   if (!("CLAUDE_AUTH_SYNC_RENEW" in values)) lines.push("CLAUDE_AUTH_SYNC_RENEW=0");
+  // The suite written before per-user identity speaks with the host's identity: it says so here, once.
+  // Tests of the `user` mode (the product's default) pass CLAUDE_AUTH_SYNC_IDENTITY=user.
+  if (!("CLAUDE_AUTH_SYNC_IDENTITY" in values)) lines.push("CLAUDE_AUTH_SYNC_IDENTITY=host");
   // Root's cached host login (AppRole, userpass, ldap) stays in this test's own directory, not /var/lib.
   if (!("CLAUDE_AUTH_SYNC_HOST_TOKEN_CACHE" in values))
     lines.push(`CLAUDE_AUTH_SYNC_HOST_TOKEN_CACHE=${join(dir, "host-login-token")}`);
