@@ -25,6 +25,8 @@ PREFIX=/usr/local
 ROOT=
 PAM=0
 PAM_FILE=/etc/pam.d/common-session
+PAM_AUTH=0
+PAM_AUTH_FILE=/etc/pam.d/common-auth
 BINARY=
 DRY_RUN=0
 UNINSTALL=0
@@ -39,6 +41,9 @@ Options:
   --binary PATH     install this release binary instead of the built dist/claude-auth
   --pam             add the login hook to the PAM session stack (default file $PAM_FILE)
   --pam-file PATH   the PAM file to add it to (implies --pam)
+  --pam-auth        enroll users' own Vault tokens at a password login: the auth line after the
+                    password module (default file $PAM_AUTH_FILE); pair it with --pam
+  --pam-auth-file PATH  the PAM auth file to add it to (implies --pam-auth)
   --root DIR        install into a staging root: every path is prefixed with DIR (no daemon-reload)
   --dry-run         print each action, change nothing
   --uninstall       remove what the manifest lists; restore changed system files byte-for-byte;
@@ -94,6 +99,9 @@ while [ $# -gt 0 ]; do
     --pam) PAM=1 ;;
     --pam-file) [ $# -ge 2 ] || usage_error "--pam-file needs a path"; PAM_FILE=$2; PAM=1; shift ;;
     --pam-file=*) PAM_FILE=${1#*=}; PAM=1 ;;
+    --pam-auth) PAM_AUTH=1 ;;
+    --pam-auth-file) [ $# -ge 2 ] || usage_error "--pam-auth-file needs a path"; PAM_AUTH_FILE=$2; PAM_AUTH=1; shift ;;
+    --pam-auth-file=*) PAM_AUTH_FILE=${1#*=}; PAM_AUTH=1 ;;
     --dry-run) DRY_RUN=1 ;;
     --uninstall) UNINSTALL=1 ;;
     -h | --help) usage; exit 0 ;;
@@ -108,6 +116,9 @@ plain_path "$PREFIX" || usage_error "--prefix must be an absolute path of letter
 PREFIX=${PREFIX%/}
 [ -n "$PREFIX" ] || PREFIX=/
 plain_path "$PAM_FILE" || usage_error "--pam-file must be an absolute path of letters, digits and ._/+@- (got '$PAM_FILE')"
+plain_path "$PAM_AUTH_FILE" || usage_error "--pam-auth-file must be an absolute path of letters, digits and ._/+@- (got '$PAM_AUTH_FILE')"
+[ "$PAM_AUTH" = 0 ] || [ "$PAM" = 0 ] || [ "$PAM_AUTH_FILE" != "$PAM_FILE" ] ||
+  usage_error "--pam-auth-file and --pam-file must be different files (the auth and the session stack)"
 if [ -n "$ROOT" ]; then
   [ -d "$ROOT" ] || die "--root $ROOT is not a directory" "create it first"
   ROOT=$(cd "$ROOT" && pwd -P)
@@ -431,14 +442,14 @@ plan_install() {
   local sources=(
     shell/claude-auth.sh shell/claude-auth.fish shell/start-claude.sh
     hooks/systemd/claude-auth-sync@.service hooks/systemd/claude-auth-sync@.timer
-    hooks/systemd/t3-serve@.service.d/claude-auth.conf hooks/pam/claude-auth
+    hooks/systemd/t3-serve@.service.d/claude-auth.conf hooks/pam/claude-auth hooks/pam/claude-auth-auth
     hooks/prometheus/claude-auth-sync.rules.yml hooks/config/config.env hooks/zsh/zshenv
   )
   for s in "${sources[@]}"; do [ -f "$SRC/$s" ] || missing+=("$SRC/$s"); done
   if [ ${#missing[@]} -gt 0 ]; then
     die "source files missing: ${missing[*]}" "run ./install.sh from a complete checkout or release tree"
   fi
-  for s in hooks/systemd/claude-auth-sync@.service hooks/systemd/t3-serve@.service.d/claude-auth.conf hooks/pam/claude-auth; do
+  for s in hooks/systemd/claude-auth-sync@.service hooks/systemd/t3-serve@.service.d/claude-auth.conf hooks/pam/claude-auth hooks/pam/claude-auth-auth; do
     grep -qF "$SHIPPED_BINARY" "$SRC/$s" || die "$SRC/$s does not name $SHIPPED_BINARY; install.sh cannot point it at $INSTALLED_BINARY"
   done
 
@@ -463,6 +474,8 @@ plan_install() {
   [ "$(printf '%s\n' "$PAM_LINE" | wc -l)" = 1 ] || die "$SRC/hooks/pam/claude-auth must hold exactly one PAM line"
   # The line releases before 2026-12 shipped: it ran again at close_session, with the user's PAM environment.
   OLD_PAM_LINE=${PAM_LINE/ type=open_session / }
+  PAM_AUTH_LINE=$(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$SRC/hooks/pam/claude-auth-auth" | sed "s|$SHIPPED_BINARY|$INSTALLED_BINARY|g")
+  [ "$(printf '%s\n' "$PAM_AUTH_LINE" | wc -l)" = 1 ] || die "$SRC/hooks/pam/claude-auth-auth must hold exactly one PAM line"
   ZSHENV_LINE=$(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$SRC/hooks/zsh/zshenv")
   [ "$(printf '%s\n' "$ZSHENV_LINE" | wc -l)" = 1 ] || die "$SRC/hooks/zsh/zshenv must hold exactly one line"
 
@@ -660,6 +673,37 @@ install_pam() {
   fi
 }
 
+# The auth line goes after pam-auth-update's managed block (after pam_permit: the password was
+# accepted by then), else at the end of the file: after every module that asks for the password.
+install_pam_auth() {
+  local target=$ROOT$PAM_AUTH_FILE ours=${M_KIND[$PAM_AUTH_FILE]:-} at existing
+  if [ ! -f "$target" ] || [ -L "$target" ]; then
+    warn "PAM file $PAM_AUTH_FILE is missing or not a regular file: auth line not added; pass the auth file of this system with --pam-auth-file"
+    return 0
+  fi
+  if grep -qxF -- "$PAM_AUTH_LINE" "$target"; then
+    same "unchanged" "$PAM_AUTH_FILE" "PAM auth line"
+    return 0
+  fi
+  existing=$(grep -E '^[[:space:]]*-?auth[[:space:]].*pam_exec\.so.*claude-auth pam' "$target" || true)
+  if [ -n "$existing" ]; then
+    warn "$PAM_AUTH_FILE already runs claude-auth ($existing); not adding a second line. Fix that line by hand to read: $PAM_AUTH_LINE"
+    return 0
+  fi
+  at=$(awk '/^# end of pam-auth-update config/ { n = NR } END { print (n ? n : NR) }' "$target")
+  if [ "$ours" = edit ]; then
+    forget "$PAM_AUTH_FILE"
+    [ "$DRY_RUN" = 1 ] || rm -f "$ROOT${M_BACKUP[$PAM_AUTH_FILE]:-/nonexistent}"
+  fi
+  make_backup "$PAM_AUTH_FILE"
+  changed "edited" "edit" "$PAM_AUTH_FILE" "PAM auth line added after line $at (after the password modules); backup in $(backup_of "$PAM_AUTH_FILE")"
+  [ "$DRY_RUN" = 0 ] || return 0
+  LINE=$PAM_AUTH_LINE awk -v at="$at" '{ print } NR == at { print ENVIRON["LINE"] }' "$target" >"$WORK/pam-auth"
+  rewrite_keeping_attrs "$PAM_AUTH_FILE" "$WORK/pam-auth"
+  record edit "$(sha "$target")" "$PAM_AUTH_FILE" "$(backup_of "$PAM_AUTH_FILE")" "$PAM_AUTH_LINE"
+  save_manifest
+}
+
 # The old line becomes the new one where it stands. Uninstall still restores byte-for-byte what was
 # there before install.sh first touched the file (or, if it was edited since, removes only our line).
 upgrade_pam_line() { # pam-file
@@ -745,6 +789,11 @@ install() {
   elif [ "${M_KIND[$PAM_FILE]:-}" = edit ] && [[ $upgraded != *" $PAM_FILE "* ]]; then
     same "unchanged" "$PAM_FILE" "PAM line from an earlier --pam install"
   fi
+  if [ "$PAM_AUTH" = 1 ]; then
+    install_pam_auth
+  elif [ "${M_KIND[$PAM_AUTH_FILE]:-}" = edit ]; then
+    same "unchanged" "$PAM_AUTH_FILE" "PAM auth line from an earlier --pam-auth install"
+  fi
   [ "$units_after" = "$units_before" ] || daemon_reload
 
   echo
@@ -758,6 +807,7 @@ install() {
     echo "Next: set VAULT_ADDR and the host's Vault login in $CONFIG, then run: claude-auth doctor"
     echo "      per user: systemctl enable --now claude-auth-sync@<user>.timer"
     [ "$PAM" = 1 ] || echo "      sync at every login: ./install.sh --pam"
+    [ "$PAM_AUTH" = 1 ] || echo "      enroll users' Vault tokens at a password login: ./install.sh --pam --pam-auth"
   fi
 }
 

@@ -354,6 +354,55 @@ t.test(
   },
 );
 
+t.test(
+  "--pam-auth puts the auth line after Debian's password block in common-auth; uninstall gives the file back",
+  async (t) => {
+    const root = stagingRoot(t);
+    const debianAuth = [
+      '# here are the per-package modules (the "Primary" block)',
+      "auth\t[success=1 default=ignore]\tpam_unix.so nullok",
+      "# here's the fallback if no module succeeds",
+      "auth\trequisite\t\t\tpam_deny.so",
+      "auth\trequired\t\t\tpam_permit.so",
+      "# end of pam-auth-update config",
+      "",
+    ].join("\n");
+    mkdirSync(join(root, "etc/pam.d"), { recursive: true });
+    writeFileSync(join(root, "etc/pam.d/common-session"), "session\trequired\tpam_unix.so\n");
+    writeFileSync(join(root, "etc/pam.d/common-auth"), debianAuth);
+    const before = snapshot(root);
+    const result = await installRelease(["--root", root, "--pam", "--pam-auth"]);
+    t.equal(result.code, 0, "install --pam --pam-auth succeeds", { output: result.stdout + result.stderr });
+    const authLine =
+      "auth optional pam_exec.so expose_authtok type=auth quiet /usr/local/bin/claude-auth pam --config /etc/claude-auth-sync/config.env";
+    t.equal(
+      read(join(root, "etc/pam.d/common-auth")),
+      `${debianAuth}${authLine}\n`,
+      "after pam_permit: it runs only once the password was accepted, and never prompts itself",
+    );
+    t.match(read(join(root, "etc/pam.d/common-session")), PAM_LINE("/usr/local"), "the session line too");
+    const again = await installRelease(["--root", root, "--pam", "--pam-auth"]);
+    t.equal(
+      read(join(root, "etc/pam.d/common-auth")).split(authLine).length,
+      2,
+      "a second install adds no second line",
+    );
+    t.equal(again.code, 0);
+    const removed = await install(["--root", root, "--uninstall"]);
+    t.equal(removed.code, 0, "uninstall succeeds", { output: removed.stdout + removed.stderr });
+    t.same(snapshot(root), before, "common-auth and common-session are exactly as before");
+    const same = await installRelease([
+      "--root",
+      root,
+      "--pam-file",
+      "/etc/pam.d/x",
+      "--pam-auth-file",
+      "/etc/pam.d/x",
+    ]);
+    t.equal(same.code, 2, "one file for both stacks is a usage error");
+  },
+);
+
 /** The line releases before type=open_session shipped: it ran again at close_session. */
 const OLD_PAM_LINE = (prefix: string) => PAM_LINE(prefix).replace(" type=open_session", "");
 
