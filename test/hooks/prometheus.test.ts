@@ -52,30 +52,34 @@ t.test("promtool check rules accepts the shipped rules", async (t) => {
   if (!requirePromtool(t)) return;
   const result = promtool(["check", "rules", RULES], HOOKS);
   t.equal(result.status, 0, "valid", { output: result.output });
-  t.match(result.output, /SUCCESS: 3 rules found/);
+  t.match(result.output, /SUCCESS: 4 rules found/);
 });
 
-t.test("the rules are the contract's alert plus the stale-sync alert, each with tests", async (t) => {
-  const rules = readFileSync(join(HOOKS, RULES), "utf8");
-  const tests = readFileSync(join(HOOKS, RULE_TESTS), "utf8");
-  t.same(alertNames(rules), [
-    "WorkstationClaudeAuthInvalid",
-    "WorkstationClaudeAuthSyncStale",
-    "WorkstationClaudeSetupTokenExpiring",
-  ]);
-  for (const name of alertNames(rules)) {
-    t.match(
-      tests,
-      new RegExp(`alertname: ${name}\\n\\s+exp_alerts:\\n\\s+- exp_labels`),
-      `${name} is tested firing`,
-    );
-    t.match(
-      rules,
-      new RegExp(`runbook_url: docs/runbook\\.md#${name?.toLowerCase()}`),
-      `${name} links its runbook`,
-    );
-  }
-});
+t.test(
+  "the rules are the contract's alert plus the stale-sync and expiry alerts, each with tests",
+  async (t) => {
+    const rules = readFileSync(join(HOOKS, RULES), "utf8");
+    const tests = readFileSync(join(HOOKS, RULE_TESTS), "utf8");
+    t.same(alertNames(rules), [
+      "WorkstationClaudeAuthInvalid",
+      "WorkstationClaudeAuthSyncStale",
+      "WorkstationClaudeSetupTokenExpiring",
+      "WorkstationClaudeAuthIdentityExpiring",
+    ]);
+    for (const name of alertNames(rules)) {
+      t.match(
+        tests,
+        new RegExp(`alertname: ${name}\\n\\s+exp_alerts:\\n\\s+- exp_labels`),
+        `${name} is tested firing`,
+      );
+      t.match(
+        rules,
+        new RegExp(`runbook_url: docs/runbook\\.md#${name?.toLowerCase()}`),
+        `${name} links its runbook`,
+      );
+    }
+  },
+);
 
 t.test("promtool test rules passes the shipped rule tests", async (t) => {
   if (!requirePromtool(t)) return;
@@ -108,6 +112,24 @@ t.test(
     const impatientRun = promtool(["test", "rules", RULE_TESTS], impatient);
     t.not(impatientRun.status, 0, "a rule that fires on a short flap fails the tests", {
       output: impatientRun.output,
+    });
+
+    // The identity alert: a threshold over the 36 h half period fires on a healthy, renewed token;
+    // a short `for:` fires on a dip the next run repairs.
+    const eager = scratch(t, {
+      [RULES]: (text) => text.replace("time() < 86400\n", "time() < 1.5 * 86400\n"),
+    });
+    const eagerRun = promtool(["test", "rules", RULE_TESTS], eager);
+    t.not(eagerRun.status, 0, "an identity threshold over half the period fails the tests", {
+      output: eagerRun.output,
+    });
+    t.match(eagerRun.output, /WorkstationClaudeAuthIdentityExpiring/);
+    const hasty = scratch(t, {
+      [RULES]: (text) => text.replace("time() < 86400\n        for: 1h", "time() < 86400\n        for: 20m"),
+    });
+    const hastyRun = promtool(["test", "rules", RULE_TESTS], hasty);
+    t.not(hastyRun.status, 0, "an identity alert that fires on a short dip fails the tests", {
+      output: hastyRun.output,
     });
 
     const broken = scratch(t, {
@@ -149,6 +171,14 @@ t.test("the rules fire on the metrics file the tool itself writes", async (t) =>
   const ssoRequired = renderMetrics(report("alice", { valid: false, exitCode: 3 }), at);
   const setupToken = renderMetrics(report("bob", { mode: "setup-token" }), at);
   const noAlert = (alertname: string, eval_time: string) => ({ eval_time, alertname, exp_alerts: [] });
+  const tests = readFileSync(join(HOOKS, RULE_TESTS), "utf8");
+  // User identity mode: kate's token was refused (0), ivan's expires in 3 days, olga is not enrolled.
+  const refused = renderMetrics(report("kate", { identityExpiresAt: 0 }), at);
+  const renewed = renderMetrics(report("ivan", { identityExpiresAt: 3 * 86_400_000 }), at);
+  const notEnrolled = renderMetrics(
+    report("olga", { mode: "not-enrolled", identityExpiresAt: undefined }),
+    at,
+  );
   const ruleTest = {
     rule_files: [join(HOOKS, RULES)],
     evaluation_interval: "1m",
@@ -164,11 +194,33 @@ t.test("the rules fire on the metrics file the tool itself writes", async (t) =>
             exp_alerts: [
               {
                 exp_labels: { severity: "warning", instance: "ws1:9100", job: "node", user: "alice" },
-                exp_annotations: expectedInvalidAnnotations(readFileSync(join(HOOKS, RULE_TESTS), "utf8")),
+                exp_annotations: expectedAnnotations(tests, "Claude Code login of alice on ws1:9100"),
               },
             ],
           },
           noAlert("WorkstationClaudeAuthSyncStale", "15m"),
+        ],
+      },
+      {
+        interval: "1m",
+        input_series: [
+          ...seriesFromMetricsFile(refused, 90),
+          ...seriesFromMetricsFile(renewed, 90),
+          ...seriesFromMetricsFile(notEnrolled, 90),
+        ],
+        alert_rule_test: [
+          noAlert("WorkstationClaudeAuthIdentityExpiring", "59m"),
+          {
+            eval_time: "60m",
+            alertname: "WorkstationClaudeAuthIdentityExpiring",
+            exp_alerts: [
+              {
+                exp_labels: { severity: "warning", instance: "ws1:9100", job: "node", user: "kate" },
+                exp_annotations: expectedAnnotations(tests, "Vault token of kate for claude-auth-sync"),
+              },
+            ],
+          },
+          noAlert("WorkstationClaudeAuthInvalid", "60m"),
         ],
       },
     ],
@@ -178,14 +230,17 @@ t.test("the rules fire on the metrics file the tool itself writes", async (t) =>
   // JSON is YAML: promtool reads this file as it reads the shipped one.
   writeFileSync(join(dir, "writer.test.yml"), JSON.stringify(ruleTest, null, 2));
   const result = promtool(["test", "rules", "writer.test.yml"], dir);
-  t.equal(result.status, 0, "alice (SSO required) alerts after 15 minutes, bob (setup token) never", {
+  t.equal(result.status, 0, "alice (SSO required) and kate (identity refused) alert, the others never", {
     output: result.output,
   });
 });
 
-/** The annotations the shipped tests expect when alice's invalid alert fires (folded YAML unfolded). */
-function expectedInvalidAnnotations(tests: string): Record<string, string> {
-  const block = tests.match(/exp_annotations:\n([\s\S]*?)\n\n/)?.[1] ?? "";
+/** The annotations the shipped tests expect in their first alert whose summary starts with `summary` (folded YAML unfolded). */
+function expectedAnnotations(tests: string, summary: string): Record<string, string> {
+  const block =
+    [...tests.matchAll(/exp_annotations:\n([\s\S]*?runbook_url: \S+)/g)]
+      .map((match) => match[1] ?? "")
+      .find((text) => text.includes(`summary: "${summary}`)) ?? "";
   const description = block.match(/description: >-\n([\s\S]*?)\n\s+runbook_url:/)?.[1] ?? "";
   return {
     summary: block.match(/summary: "(.*)"/)?.[1] ?? "",
