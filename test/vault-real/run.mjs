@@ -16,6 +16,8 @@ const suites = [
   ["flows", "test/vault-real/flows.vault-real.ts"],
   // slapd + nslcd (NSS) + pam_ldap + Vault's ldap auth: the users exist only in the directory.
   ["directory", "test/vault-real/directory.vault-real.ts"],
+  // CLAUDE_AUTH_SYNC_IDENTITY=user: enroll, the user's own token for every run, renewal, expiry, unenroll.
+  ["identity", "test/vault-real/identity.vault-real.ts"],
 ];
 
 console.log("== real Vault server");
