@@ -51,8 +51,11 @@ export function publicResult(result: SyncResult) {
 /** One line for logs (PAM, journal). */
 export function logLine(result: SyncResult, via: string): string {
   const actions = result.plan?.actions.map((a) => a.kind).join(",") || "none";
-  const outcome = result.plan?.outcome ?? "failed";
-  const detail = result.exitCode === 0 ? "" : ` error="${result.message.split("\n")[0]?.replace(/"/g, "'")}"`;
+  // No plan and exit 0: a run with nothing to act on (`user` identity mode, nothing enrolled).
+  const skipped = !result.plan && result.exitCode === 0;
+  const outcome = result.plan?.outcome ?? (skipped ? "skipped" : "failed");
+  const said = result.message.split("\n")[0]?.replace(/"/g, "'");
+  const detail = skipped ? ` note="${said}"` : result.exitCode === 0 ? "" : ` error="${said}"`;
   return `claude-auth-sync: via=${via} user=${result.user} mode=${result.plan?.mode ?? "unknown"} outcome=${outcome} actions=${actions}${result.dryRun ? " dry-run" : ""} exit=${result.exitCode} vault_requests=${result.vaultRequests} ms=${result.durationMs}${detail}`;
 }
 
@@ -60,7 +63,9 @@ export function humanResult(result: SyncResult): string {
   const lines: string[] = [];
   const head = result.plan
     ? `${result.user}: ${result.plan.mode}, ${result.plan.outcome}`
-    : `${result.user}: sync failed`;
+    : result.exitCode === 0
+      ? `${result.user}: ${result.message}`
+      : `${result.user}: sync failed`;
   lines.push(head);
   if (result.plan) {
     if (result.dryRun) {
