@@ -48,6 +48,7 @@ import {
   warn,
   type ZshStartupFacts,
 } from "./checks.js";
+import { enrolledTokenFindings, hostScopeFindings } from "./identity.js";
 import { checkMetricsDirectory } from "./metrics-directory.js";
 
 export interface DoctorRequest {
@@ -221,6 +222,11 @@ async function vaultFindings(
       return findings;
     }
 
+    if (config.identity === "user") {
+      findings.push(...(await userModeFindings(request, config, envFile)));
+      return findings;
+    }
+
     let origin: string;
     try {
       origin = await authenticate(client, config, request.self.home, {
@@ -261,48 +267,104 @@ async function vaultFindings(
 
     const user = request.user;
     if (!user || !envFile) return findings;
-    const docPath = documentPath(config, user.name);
-    const where = `${config.kvMount}/data/${docPath}`;
-    let canRead = true;
-    try {
+    // Root speaks for every user: the stanza covers the whole tree. A user's own token needs only theirs.
+    const stanzaPath = request.asRoot
+      ? `${config.kvMount}/data/${config.pathTemplate.replaceAll("{user}", "*")}`
+      : undefined;
+    findings.push(...(await documentFindings(client, config, request, user, envFile, identity, stanzaPath)));
+  } finally {
+    client.close();
+  }
+  return findings;
+}
+
+/**
+ * `user` identity mode: as root, the host's own identity must reach no user's document; for a user, their
+ * enrolled token is checked, and the document with it (never with the host's identity).
+ */
+async function userModeFindings(
+  request: DoctorRequest,
+  config: Config,
+  envFile: EnvFileFacts | undefined,
+): Promise<Finding[]> {
+  const findings: Finding[] = [];
+  if (request.asRoot) findings.push(...(await hostScopeFindings(config, request.user?.name)));
+  const user = request.user;
+  if (!user) return findings;
+  const enrolled = await enrolledTokenFindings(config, user, request.self.uid === user.uid, request.now);
+  findings.push(...enrolled.findings);
+  const { client, assessment, identity } = enrolled;
+  if (!client || !assessment || !identity) return findings;
+  try {
+    // The identity findings already name a token that cannot read and write its document.
+    if (assessment.failures.length > 0 || !envFile) return findings;
+    findings.push(
+      ...(await documentFindings(
+        client,
+        config,
+        request,
+        user,
+        envFile,
+        identity,
+        undefined,
+        assessment.own,
+      )),
+    );
+  } finally {
+    client.close();
+  }
+  return findings;
+}
+
+/** The capabilities on the user's document (asked, unless known) and the document itself, with `client`'s token. */
+async function documentFindings(
+  client: VaultClient,
+  config: Config,
+  request: DoctorRequest,
+  user: SystemUser,
+  envFile: EnvFileFacts,
+  identity: string,
+  stanzaPath: string | undefined,
+  known?: string[],
+): Promise<Finding[]> {
+  const findings: Finding[] = [];
+  const docPath = documentPath(config, user.name);
+  const where = `${config.kvMount}/data/${docPath}`;
+  let canRead = true;
+  try {
+    let capabilities = known;
+    if (!capabilities) {
       const answer = await client.request("POST", "sys/capabilities-self", { paths: [where] });
       const body = (answer.body ?? {}) as { data?: Record<string, unknown>; capabilities?: unknown };
       const raw = body.data?.[where] ?? body.data?.capabilities ?? body.capabilities;
-      const capabilities = Array.isArray(raw) ? raw.filter((c): c is string => typeof c === "string") : [];
-      // Root speaks for every user: the stanza covers the whole tree. A user's own token needs only theirs.
-      const stanzaPath = request.asRoot
-        ? `${config.kvMount}/data/${config.pathTemplate.replaceAll("{user}", "*")}`
-        : where;
-      const finding = checkCapabilities(where, capabilities, stanzaPath, identity);
-      canRead =
-        capabilities.includes("root") || (capabilities.includes("read") && !capabilities.includes("deny"));
-      findings.push(finding);
-    } catch (error) {
-      if (exitCodeOf(error) !== ExitCode.vaultDenied) {
-        findings.push(
-          vaultFailure("vault-capabilities", `asking Vault for the capabilities on ${where}`, error),
-        );
-        return findings;
-      }
+      capabilities = Array.isArray(raw) ? raw.filter((c): c is string => typeof c === "string") : [];
+    }
+    findings.push(checkCapabilities(where, capabilities, stanzaPath ?? where, identity));
+    canRead =
+      capabilities.includes("root") || (capabilities.includes("read") && !capabilities.includes("deny"));
+  } catch (error) {
+    if (exitCodeOf(error) !== ExitCode.vaultDenied) {
       findings.push(
-        warn(
-          "vault-capabilities",
-          `Vault refused sys/capabilities-self to ${identity}, so the capabilities on ${where} are not known`,
-          'grant it (Vault\'s default policy does): path "sys/capabilities-self" { capabilities = ["update"] }',
-        ),
+        vaultFailure("vault-capabilities", `asking Vault for the capabilities on ${where}`, error),
       );
+      return findings;
     }
-    if (!canRead) return findings;
-    try {
-      const document = await readDocument(client, config.kvMount, docPath);
-      const syncCommand =
-        request.self.uid === user.uid ? "claude-auth sync" : `claude-auth sync --user ${user.name}`;
-      findings.push(...checkDocument(where, document, envFile, request.now, syncCommand));
-    } catch (error) {
-      findings.push(vaultFailure("vault-document", `reading ${where}`, error));
-    }
-  } finally {
-    client.close();
+    findings.push(
+      warn(
+        "vault-capabilities",
+        `Vault refused sys/capabilities-self to ${identity}, so the capabilities on ${where} are not known`,
+        'grant it (Vault\'s default policy does): path "sys/capabilities-self" { capabilities = ["update"] }',
+      ),
+    );
+  }
+  if (!canRead) return findings;
+  try {
+    const document = await readDocument(client, config.kvMount, docPath);
+    const syncCommand =
+      request.self.uid === user.uid ? "claude-auth sync" : `claude-auth sync --user ${user.name}`;
+    findings.push(...checkDocument(where, document, envFile, request.now, syncCommand));
+  } catch (error) {
+    findings.push(vaultFailure("vault-document", `reading ${where}`, error));
   }
   return findings;
 }

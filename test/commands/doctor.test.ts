@@ -20,7 +20,7 @@ import { renderBlock } from "../../src/shell/rc-block.js";
 import { zsh } from "../../src/shell/zsh.js";
 import { BINARY, makeConfig, type RunResult, runBinary } from "../helpers/cli.js";
 import { requireRoot } from "../helpers/users.js";
-import { createToken, putPolicy } from "../helpers/vault-api.js";
+import { createToken, HOST_POLICY, putPolicy, userPolicy, vaultApi } from "../helpers/vault-api.js";
 import { setupToken, type Workstation, workstation } from "../sync/fixture.js";
 
 const BLOCK = renderBlock(zsh);
@@ -375,3 +375,306 @@ t.test(
     t.match(metrics?.fix, new RegExp(`chown root:root ${ws.metricsDir} && chmod 0755`), "and what to do");
   },
 );
+
+// --- CLAUDE_AUTH_SYNC_IDENTITY=user: the host must reach no user's document; each user's own token must
+// reach theirs, through an entity, and live on (periodic). What an admin reads: doctor's printed lines.
+
+async function api(addr: string, token: string, method: string, path: string, body?: unknown) {
+  const answer = await vaultApi(addr, token, method, path, body);
+  if (answer.status >= 300)
+    throw new Error(`${method} ${path}: ${answer.status} ${JSON.stringify(answer.body)}`);
+  return answer.body ?? {};
+}
+
+/** The runbook's user-mode Vault: a userpass mount and the templated `claude-user` policy on its aliases. */
+async function userModeVault(ws: Workstation): Promise<void> {
+  const root = ws.vault.rootToken;
+  await api(ws.vault.addr, root, "POST", "sys/auth/userpass", { type: "userpass" });
+  const mounts = (await api(ws.vault.addr, root, "GET", "sys/auth")).data as Record<
+    string,
+    { accessor: string }
+  >;
+  await putPolicy(ws.vault.addr, root, "claude-user", userPolicy(mounts["userpass/"]?.accessor ?? ""));
+}
+
+/** A password login of the workstation's user: an entity-bearing token, periodic (72h) unless told otherwise. */
+async function userLogin(ws: Workstation, policies: string[], settings: Record<string, string> = {}) {
+  const name = ws.user.name;
+  await api(ws.vault.addr, ws.vault.rootToken, "POST", `auth/userpass/users/${name}`, {
+    password: "pw-user",
+    token_policies: policies,
+    ...(Object.keys(settings).length > 0 ? settings : { token_period: "72h" }),
+  });
+  const login = await api(ws.vault.addr, "", "POST", `auth/userpass/login/${name}`, { password: "pw-user" });
+  return (login.auth as { client_token: string }).client_token;
+}
+
+/** What `claude-auth enroll` leaves: the token in ~/.config/claude-auth-sync/vault-token, 0600, the user's. */
+function enroll(ws: Workstation, token: string): void {
+  execFileSync(
+    "runuser",
+    [
+      "-u",
+      ws.user.name,
+      "--",
+      "sh",
+      "-c",
+      'mkdir -p "$1/.config" && mkdir -p -m 700 "$1/.config/claude-auth-sync" && umask 077 && cat > "$1/.config/claude-auth-sync/vault-token"',
+      "sh",
+      ws.user.home,
+    ],
+    { input: `${token}\n` },
+  );
+}
+
+function userModeConfig(t: Parameters<typeof workstation>[0], ws: Workstation, hostToken?: string): string {
+  return makeConfig(
+    t,
+    { VAULT_ADDR: ws.vault.addr, CLAUDE_AUTH_SYNC_TIMEOUT_MS: "1500", CLAUDE_AUTH_SYNC_IDENTITY: "user" },
+    hostToken,
+  ).path;
+}
+
+async function userModeSetup(t: Parameters<typeof workstation>[0]) {
+  const ws = await workstation(t);
+  await userModeVault(ws);
+  return { ws, root: installTree(t, ws.user.name) };
+}
+
+function doctorText(ws: Workstation, root: string, config: string): Promise<RunResult> {
+  return runBinary(["doctor", "--user", ws.user.name, "--config", config, "--root", root]);
+}
+
+const line = (status: "ok" | "WARN" | "FAIL", id: string, rest: string) =>
+  new RegExp(`^ {2}${status === "ok" ? "ok  " : status} {2}${id}: ${rest}`, "m");
+
+t.test(
+  "user mode: a host policy that still reads users' paths fails host-identity-scope, naming the policy; the document is checked with the user's own token",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const { ws, root } = await userModeSetup(t);
+    const userToken = await userLogin(ws, ["claude-user"]);
+    enroll(ws, userToken);
+    const config = userModeConfig(t, ws, ws.hostToken);
+    ws.vault.clearRequests();
+    const run = await doctorText(ws, root, config);
+    t.equal(run.code, 1, "exit 1", { stdout: run.stdout, stderr: run.stderr });
+    const doc = `secret/data/workstation/claude-users/${ws.user.name}`;
+    t.match(
+      run.stdout,
+      line(
+        "FAIL",
+        "host-identity-scope",
+        `the host's Vault token \\(from \\S+host-token, policies claude-auth-sync-host, default\\) still reaches users' documents: create, read, update on ${doc};`,
+      ),
+    );
+    t.match(
+      run.stdout,
+      /fix: remove the users' document paths \("secret\/data\/workstation\/claude-users\/\*" and "secret\/metadata\/workstation\/claude-users\/\*"\) from policy claude-auth-sync-host: in user mode the host needs none \(docs\/runbook\.md, "The host in user mode"\)/,
+    );
+    t.match(
+      run.stdout,
+      /or, when nothing else on this host needs a Vault identity, remove CLAUDE_AUTH_SYNC_TOKEN_FILE from \S+config\.env\n\s+check: `VAULT_TOKEN=\$\(sudo cat \S+host-token\) vault token capabilities secret\/data\/workstation\/claude-users\/\S+` must print deny/,
+    );
+    t.match(run.stdout, line("ok", "vault-capabilities", `${ws.user.name}'s own token \\(~\\/\\.config`));
+    t.match(run.stdout, /^1 problem: fix the FAIL lines above$/m, "the host's reach is the only problem");
+    const hostAccessor = ws.vault.accessorOf(ws.hostToken);
+    const userAccessor = ws.vault.accessorOf(userToken);
+    const documentReads = ws.vault.requests.filter((r) => r.logicalPath === doc);
+    t.ok(documentReads.length > 0, "the document was read");
+    t.ok(
+      documentReads.every((r) => r.tokenAccessor === userAccessor && r.tokenAccessor !== hostAccessor),
+      "only with the user's token",
+    );
+    t.notOk(run.stdout.includes(ws.hostToken) || run.stdout.includes(userToken), "no token printed");
+  },
+);
+
+t.test(
+  "user mode: a host without a Vault identity, or one that reaches no user, is ok; an enrolled periodic token is ok with its expiry",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const { ws, root } = await userModeSetup(t);
+    enroll(ws, await userLogin(ws, ["claude-user"]));
+    const none = await doctorText(ws, root, userModeConfig(t, ws));
+    t.equal(none.code, 0, "exit 0", { stdout: none.stdout, stderr: none.stderr });
+    t.match(
+      none.stdout,
+      line("ok", "host-identity-scope", "the host has no Vault identity \\(none needed in user mode\\)"),
+    );
+    t.match(
+      none.stdout,
+      line(
+        "ok",
+        "identity-enrolled",
+        `${ws.user.name}'s own token \\(~/\\.config/claude-auth-sync/vault-token\\): "userpass-${ws.user.name}", policies claude-user, default, with an identity entity`,
+      ),
+    );
+    t.match(
+      none.stdout,
+      line("ok", "identity-token", `reaches ${ws.user.name}'s own document \\(create, read, update\\)`),
+    );
+    t.match(
+      none.stdout,
+      line(
+        "ok",
+        "identity-expiry",
+        "periodic \\(period 3 days\\), 3 days left \\(until \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC\\); the timer renews it",
+      ),
+    );
+    t.match(
+      none.stdout,
+      line("ok", "vault-document", "secret/data/workstation/claude-users/\\S+: no document yet"),
+    );
+    t.match(none.stdout, /all good\n$/);
+
+    await putPolicy(
+      ws.vault.addr,
+      ws.vault.rootToken,
+      "other-service",
+      'path "secret/data/other/*" { capabilities = ["read"] }',
+    );
+    const unrelated = await createToken(ws.vault.addr, ws.vault.rootToken, ["other-service"]);
+    const clean = await doctorText(ws, root, userModeConfig(t, ws, unrelated));
+    t.equal(clean.code, 0, "exit 0", { stdout: clean.stdout });
+    t.match(
+      clean.stdout,
+      line(
+        "ok",
+        "host-identity-scope",
+        "the host's Vault token \\(from \\S+, policies default, other-service\\) reaches no user's document \\(deny on ",
+      ),
+    );
+
+    const asUser = await runBinary(["doctor", "--config", userModeConfig(t, ws, unrelated), "--root", root], {
+      uid: ws.user.uid,
+      gid: ws.user.gid,
+      env: { HOME: ws.user.home, USER: ws.user.name },
+    });
+    t.equal(asUser.code, 0, "as the user: exit 0", { stdout: asUser.stdout, stderr: asUser.stderr });
+    t.notMatch(asUser.stdout, /host-identity-scope/, "a user cannot see the host's identity: not checked");
+    t.match(asUser.stdout, line("ok", "identity-token", "reaches"));
+  },
+);
+
+t.test("user mode: an unenrolled user fails identity-enrolled with the enroll fix", async (t) => {
+  if (!requireRoot(t)) return;
+  const { ws, root } = await userModeSetup(t);
+  ws.vault.clearRequests();
+  const run = await doctorText(ws, root, userModeConfig(t, ws));
+  t.equal(run.code, 1, "exit 1", { stdout: run.stdout, stderr: run.stderr });
+  t.match(
+    run.stdout,
+    line(
+      "FAIL",
+      "identity-enrolled",
+      `${ws.user.name} has no Vault token in ~/\\.config/claude-auth-sync/vault-token \\(CLAUDE_AUTH_SYNC_IDENTITY=user\\): nothing is backed up or restored for them`,
+    ),
+  );
+  t.match(
+    run.stdout,
+    new RegExp(
+      `fix: ${ws.user.name} runs \`claude-auth enroll\` \\(after \`vault login\`\\); a password login enrolls them only once CLAUDE_AUTH_SYNC_USER_AUTH is set`,
+    ),
+  );
+  t.equal(
+    ws.vault.countRequests({ pathPrefix: "secret/" }),
+    0,
+    "the document is not touched without the user's token",
+  );
+
+  const withPam = makeConfig(t, {
+    VAULT_ADDR: ws.vault.addr,
+    CLAUDE_AUTH_SYNC_IDENTITY: "user",
+    CLAUDE_AUTH_SYNC_USER_AUTH: "userpass",
+  });
+  const pam = await doctorText(ws, root, withPam.path);
+  t.match(
+    pam.stdout,
+    new RegExp(
+      `fix: ${ws.user.name} logs in once with their password \\(the PAM auth step enrolls\\), or ${ws.user.name} runs \`claude-auth enroll\``,
+    ),
+  );
+});
+
+t.test("user mode: an orphan token without an entity fails, with the login to use instead", async (t) => {
+  if (!requireRoot(t)) return;
+  const { ws, root } = await userModeSetup(t);
+  enroll(ws, await createToken(ws.vault.addr, ws.vault.rootToken, ["claude-user"]));
+  const run = await doctorText(ws, root, userModeConfig(t, ws));
+  t.equal(run.code, 1, "exit 1", { stdout: run.stdout, stderr: run.stderr });
+  t.match(run.stdout, line("ok", "identity-enrolled", ".*no identity entity"));
+  t.match(run.stdout, line("FAIL", "identity-token", "the token has no identity entity"));
+  t.match(
+    run.stdout,
+    /fix: enroll a token from a login through \S+'s auth method .*not one from `vault token create`/,
+  );
+  t.match(
+    run.stdout,
+    line("FAIL", "identity-token", `the token cannot read and write ${ws.user.name}'s document`),
+    "said about the user, to root",
+  );
+  t.match(run.stdout, /fix: follows from the missing entity/);
+  t.notMatch(run.stdout, /vault-document/, "the document is not read with a token that cannot");
+});
+
+t.test(
+  "user mode: a token with a wildcard policy and a non-periodic one are warnings (exit 0)",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const { ws, root } = await userModeSetup(t);
+    await putPolicy(ws.vault.addr, ws.vault.rootToken, "wild", HOST_POLICY);
+    enroll(ws, await userLogin(ws, ["claude-user", "wild"]));
+    const config = userModeConfig(t, ws);
+    const run = await doctorText(ws, root, config);
+    t.equal(run.code, 0, "warnings only: exit 0", { stdout: run.stdout, stderr: run.stderr });
+    t.match(
+      run.stdout,
+      line(
+        "WARN",
+        "identity-token",
+        "the token also reaches other users' documents \\(secret/data/workstation/claude-users/claude-auth-sync-probe: create, read, update\\)",
+      ),
+    );
+    t.match(run.stdout, line("WARN", "identity-token", "the token carries the policies claude-user, wild"));
+    t.match(run.stdout, /fix: enroll a token from a login whose only policy is the per-user one/);
+
+    enroll(ws, await userLogin(ws, ["claude-user"], { token_period: "0", token_ttl: "5h" }));
+    const temporary = await doctorText(ws, root, config);
+    t.equal(temporary.code, 0, { stdout: temporary.stdout });
+    t.match(
+      temporary.stdout,
+      line(
+        "WARN",
+        "identity-expiry",
+        "not periodic, 5 hours left \\(until [^)]+\\), renewable up to its max TTL: when it expires nothing is backed up",
+      ),
+    );
+    t.match(temporary.stdout, /fix: ask the Vault admin for a login with token_period/);
+    t.match(temporary.stdout, /no problems, 1 warning$/m, "the lifetime is said once");
+  },
+);
+
+t.test("user mode: a revoked token fails identity-enrolled with the re-enroll fix", async (t) => {
+  if (!requireRoot(t)) return;
+  const { ws, root } = await userModeSetup(t);
+  const token = await userLogin(ws, ["claude-user"]);
+  enroll(ws, token);
+  await api(ws.vault.addr, ws.vault.rootToken, "POST", "auth/token/revoke", { token });
+  const run = await doctorText(ws, root, userModeConfig(t, ws));
+  t.equal(run.code, 1, "exit 1", { stdout: run.stdout, stderr: run.stderr });
+  t.match(
+    run.stdout,
+    line(
+      "FAIL",
+      "identity-enrolled",
+      `Vault calls ${ws.user.name}'s own token \\(~/\\.config/claude-auth-sync/vault-token\\) an invalid token: it expired or was revoked`,
+    ),
+  );
+  t.match(
+    run.stdout,
+    new RegExp(
+      `fix: ${ws.user.name} logs in once with their password \\(enrolls again\\), or runs \`claude-auth enroll\``,
+    ),
+  );
+});
