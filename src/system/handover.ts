@@ -2,6 +2,7 @@
 // in the session stack): held root-only on tmpfs until the session step stores it in the home and
 // removes this copy. Nothing here follows a link or trusts a file root did not make.
 import {
+  chmodSync,
   closeSync,
   constants,
   fchmodSync,
@@ -40,6 +41,8 @@ function rootDirectory(path: string, mode: number): void {
   if (stat.uid !== 0) refuse(path, `is owned by uid ${stat.uid}, not root`);
   if ((stat.mode & 0o022) !== 0)
     refuse(path, `is writable by others (mode ${(stat.mode & 0o777).toString(8)})`);
+  // The copies' own directory must be exactly root-only: takeHandover reads from no other.
+  if (mode === 0o700 && (stat.mode & 0o077) !== 0) chmodSync(path, 0o700);
 }
 
 /** Keeps `token` for `user`'s session step: 0600 root, replaced atomically. */
@@ -74,7 +77,9 @@ export function takeHandover(user: string, now: number, dir = HANDOVER_DIR): str
     if (parent.isSymbolicLink() || !parent.isDirectory() || parent.uid !== 0 || (parent.mode & 0o077) !== 0)
       return undefined;
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch {
+  } catch (error) {
+    // A link in root's own directory is not a copy root made: removed (the link, never its target).
+    if ((error as NodeJS.ErrnoException).code === "ELOOP") unlinkQuietly(path);
     return undefined; // none (the usual case), or not ours to read
   }
   try {
@@ -85,10 +90,12 @@ export function takeHandover(user: string, now: number, dir = HANDOVER_DIR): str
     return /^[\x21-\x7e]{1,4096}$/.test(token) ? token : undefined;
   } finally {
     closeSync(fd);
-    try {
-      unlinkSync(path);
-    } catch {
-      // already gone: a concurrent session step took it
-    }
+    unlinkQuietly(path); // already gone: a concurrent session step took it
   }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {}
 }
