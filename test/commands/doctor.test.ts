@@ -487,6 +487,18 @@ t.test(
       "only with the user's token",
     );
     t.notOk(run.stdout.includes(ws.hostToken) || run.stdout.includes(userToken), "no token printed");
+
+    const installation = await runBinary(["doctor", "--config", config, "--root", root]);
+    t.equal(installation.code, 1, "root without --user: the host's reach is still checked");
+    t.match(
+      installation.stdout,
+      line(
+        "FAIL",
+        "host-identity-scope",
+        ".* still reaches users' documents: create, read, update on secret/data/workstation/claude-users/claude-auth-sync-probe;",
+      ),
+    );
+    t.notMatch(installation.stdout, /identity-enrolled/, "no user, no enrolled token to check");
   },
 );
 
@@ -678,3 +690,57 @@ t.test("user mode: a revoked token fails identity-enrolled with the re-enroll fi
     ),
   );
 });
+
+t.test(
+  "user mode: a host login (userpass) whose policy reaches users fails naming it; a host login that fails is a warning",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const { ws, root } = await userModeSetup(t);
+    enroll(ws, await userLogin(ws, ["claude-user"]));
+    await putPolicy(ws.vault.addr, ws.vault.rootToken, "old-host", HOST_POLICY);
+    await api(ws.vault.addr, ws.vault.rootToken, "POST", "auth/userpass/users/host-ws1", {
+      password: "pw-host",
+      token_policies: ["old-host"],
+    });
+    const scratch = mkdtempSync(join(tmpdir(), "cas-doctor-host-"));
+    t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
+    const passwordFile = join(scratch, "host-pw");
+    writeFileSync(passwordFile, "pw-host\n", { mode: 0o600 });
+    const hostLogin = (password: string) =>
+      makeConfig(t, {
+        VAULT_ADDR: ws.vault.addr,
+        CLAUDE_AUTH_SYNC_IDENTITY: "user",
+        CLAUDE_AUTH_SYNC_AUTH: "userpass",
+        CLAUDE_AUTH_SYNC_USERNAME: "host-ws1",
+        CLAUDE_AUTH_SYNC_PASSWORD_FILE: password,
+      }).path;
+    const run = await doctorText(ws, root, hostLogin(passwordFile));
+    t.equal(run.code, 1, "exit 1", { stdout: run.stdout, stderr: run.stderr });
+    t.match(
+      run.stdout,
+      line(
+        "FAIL",
+        "host-identity-scope",
+        "the host's Vault token \\(from userpass \\(userpass\\) as host-ws1, policies default, old-host\\) still reaches users' documents",
+      ),
+    );
+    t.match(run.stdout, /fix: remove the users' document paths .* from policy old-host:/);
+    t.match(run.stdout, /remove CLAUDE_AUTH_SYNC_AUTH and its .* keys from/);
+
+    const wrong = join(scratch, "wrong-pw");
+    writeFileSync(wrong, "not-it\n", { mode: 0o600 });
+    const failing = await doctorText(ws, root, hostLogin(wrong));
+    t.equal(failing.code, 0, "a host login that fails reaches nothing: a warning", {
+      stdout: failing.stdout,
+    });
+    t.match(
+      failing.stdout,
+      line(
+        "WARN",
+        "host-identity-scope",
+        "the host login configured in config.env \\(CLAUDE_AUTH_SYNC_AUTH=userpass\\) fails, so its reach is not known",
+      ),
+    );
+    t.notMatch(run.stdout + failing.stdout, /pw-host|not-it/, "no password printed");
+  },
+);
