@@ -155,12 +155,19 @@ export async function enrollAtPasswordLogin(
   const homeExists = homeDirectoryExists(home);
   if (homeExists && stillEnrolled(home, now)) return "already-enrolled";
   const answer = await userPasswordLogin(client, config.userAuth, config.userAuthMount, user.name, password);
-  if (homeExists) {
-    storeEnrolledToken(home, answer.token);
-    return "enrolled";
+  try {
+    if (homeExists) {
+      storeEnrolledToken(home, answer.token);
+      return "enrolled";
+    }
+    putHandover(user.name, answer.token);
+    return "held-for-session";
+  } catch (error) {
+    // Kept nowhere: give the fresh token back rather than leave it alive in Vault, unused, at each login.
+    client.token = answer.token;
+    await revokeOwnToken(client).catch(() => undefined);
+    throw error;
   }
-  putHandover(user.name, answer.token);
-  return "held-for-session";
 }
 
 function homeDirectoryExists(home: UserHome): boolean {

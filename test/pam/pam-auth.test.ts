@@ -26,7 +26,14 @@ import { HANDOVER_MAX_AGE_MS, putHandover, takeHandover } from "../../src/system
 import { parseAuthtok } from "../../src/vault/enrollment.js";
 import { BINARY, makeConfig } from "../helpers/cli.js";
 import { createTestUser, requireRoot, type TestUser } from "../helpers/users.js";
-import { createToken, putPolicy, userPolicy, vaultApi, writeDoc } from "../helpers/vault-api.js";
+import {
+  createToken,
+  liveLoginTokens,
+  putPolicy,
+  userPolicy,
+  vaultApi,
+  writeDoc,
+} from "../helpers/vault-api.js";
 import { setupToken } from "../sync/fixture.js";
 import { startVaultStandIn, type VaultStandIn } from "../vault/standin.js";
 
@@ -155,7 +162,7 @@ interface Site {
  */
 async function site(
   t: Test,
-  options: { mkhomedir?: boolean; method?: "userpass" | "ldap"; mount?: string } = {},
+  options: { mkhomedir?: boolean; method?: "userpass" | "ldap"; mount?: string; noHostToken?: boolean } = {},
 ): Promise<Site> {
   const method = options.method ?? "userpass";
   const mount = options.mount ?? method;
@@ -198,7 +205,7 @@ async function site(
       CLAUDE_AUTH_SYNC_METRICS_DIR: metricsDir,
       CLAUDE_AUTH_SYNC_SERVICE_ENV_DIR: join(metricsDir, "service-env"),
     },
-    hostToken,
+    options.noHostToken ? undefined : hostToken,
   );
   const logDir = mkdtempSync("/var/tmp/cas-auth-pamlog-");
   t.teardown(() => rmSync(logDir, { recursive: true, force: true }));
@@ -235,7 +242,7 @@ async function site(
 async function loginUser(
   t: Test,
   s: Site,
-  options: { noHome?: boolean; vaultPassword?: string | null } = {},
+  options: { noHome?: boolean; vaultPassword?: string | null; password?: string } = {},
 ): Promise<TestUser & { password: string }> {
   let user: TestUser;
   if (options.noHome) {
@@ -254,7 +261,7 @@ async function loginUser(
     user = createTestUser(t, "casa");
     t.teardown(() => rmSync(join(HANDOVER_DIR, user.name), { force: true }));
   }
-  const pw = password("U");
+  const pw = options.password ?? password("U");
   execFileSync("chpasswd", { input: `${user.name}:${pw}\n` });
   if (options.vaultPassword !== null && s.method === "ldap") {
     s.vault.setLdapPassword(s.mount, user.name, options.vaultPassword ?? pw);
@@ -362,10 +369,13 @@ function tree(root: string): Record<string, string> {
 
 for (const login of [
   { method: "userpass", mount: "userpass" },
-  { method: "ldap", mount: "ldap-claude" },
+  // No host token at all in the config: the session needs none.
+  { method: "ldap", mount: "ldap-claude", noHostToken: true },
+  // What people type: spaces, quotes, a backslash, non-ASCII; JSON-escaped on the way to Vault.
+  { method: "userpass", mount: "userpass", password: `a b"c\\d'é€ ${randomBytes(3).toString("hex")}` },
 ] as const) {
   t.test(
-    `a password login enrolls (${login.method} at auth/${login.mount}): the user's vault-token (0600, theirs) holds a token of their entity, and the session syncs with it`,
+    `a password login enrolls (${login.method} at auth/${login.mount}${"noHostToken" in login ? ", no host token" : ""}${"password" in login ? ", a password with spaces, quotes, UTF-8" : ""}): the user's vault-token (0600, theirs) holds a token of their entity, and the session syncs with it`,
     async (t) => {
       if (!requireTools(t)) return;
       const s = await site(t, login);
@@ -477,6 +487,7 @@ t.test("a refused password changes nothing and leaves PAM's verdict alone", asyn
   t.same(tree(user.home), before, "the home is unchanged");
   t.notOk(existsSync(join(HANDOVER_DIR, user.name)), "nothing held");
   t.equal(s.vault.countRequests({ pathPrefix: "secret/" }), 0, "no document request");
+  t.notMatch(logOf(s) + wrong.output + differs.output, user.password, "no password in what was logged");
 });
 
 t.test(
@@ -670,6 +681,43 @@ t.test("a planted vault-token link is replaced, never followed; its target is un
     t.equal((await vaultApi(s.vault.addr, token, "GET", "auth/token/lookup-self")).status, 200);
     stored.push(token);
   }
+  // The token's directory itself a link to the victim's, and the token file a FIFO: refused, unblocked.
+  const linked = await loginUser(t, s);
+  execFileSync("runuser", [
+    "-u",
+    linked.name,
+    "--",
+    "mkdir",
+    "-p",
+    "-m",
+    "700",
+    join(linked.home, ".config"),
+  ]);
+  execFileSync("runuser", [
+    ...["-u", linked.name, "--", "ln", "-s", join(victim.home, ...TOKEN_DIR)],
+    join(linked.home, ...TOKEN_DIR),
+  ]);
+  const viaDir = await pamtester(s.service, linked.name, ["authenticate"], linked.password);
+  t.equal(viaDir.status, 0, "a linked token directory: authenticated");
+  t.match(
+    logOf(s),
+    new RegExp(`user=${linked.name} not enrolled, nothing changed: .*symbolic link`),
+    "and refused",
+  );
+  t.ok(lstatSync(join(linked.home, ...TOKEN_DIR)).isSymbolicLink(), "the link is left as it was");
+  t.equal(logins(s, linked.name), 1, "(Vault had issued a token)");
+  t.same(
+    await liveLoginTokens(s.vault.addr, s.vault.rootToken, `auth/${s.mount}/login/${linked.name}`),
+    [],
+    "the token it could not store was revoked, not left alive in Vault",
+  );
+  const fifo = await loginUser(t, s);
+  execFileSync("runuser", ["-u", fifo.name, "--", "mkdir", "-p", "-m", "700", join(fifo.home, ...TOKEN_DIR)]);
+  execFileSync("runuser", ["-u", fifo.name, "--", "mkfifo", "-m", "600", tokenPath(fifo)]);
+  const viaFifo = await pamtester(s.service, fifo.name, ["authenticate"], fifo.password);
+  t.equal(viaFifo.status, 0, "a FIFO as vault-token: authenticated");
+  t.ok(viaFifo.ms < BUDGET_MS + MARGIN_MS, `not blocked on it: ${viaFifo.ms} ms`);
+  t.ok(lstatSync(tokenPath(fifo)).isFile(), "replaced by the user's token file");
   const shadow = readFileSync("/etc/shadow", "utf8");
   t.ok(
     stored.every((token) => !shadow.includes(token)),
