@@ -6,7 +6,14 @@ import { InvalidDataError, VaultDeniedError } from "../errors.js";
 import { connect } from "../sync/run.js";
 import { UserHome } from "../system/home.js";
 import type { SystemUser } from "../system/users.js";
-import { authenticate, lookupSelf, readSecretFile, type TokenInfo, type TokenSource } from "../vault/auth.js";
+import {
+  authenticate,
+  lookupSelf,
+  readSecretFile,
+  revokeSpentTokens,
+  type TokenInfo,
+  type TokenSource,
+} from "../vault/auth.js";
 import type { VaultClient } from "../vault/client.js";
 import { assessUserToken, PROBE_USER, type TokenAssessment } from "../vault/enrollment.js";
 import {
@@ -148,7 +155,7 @@ export async function hostScopeFindings(config: Config, user: string | undefined
           warn(
             id,
             `the host login configured in config.env (CLAUDE_AUTH_SYNC_AUTH=${host.method}) fails, so its reach is not known: ${(error as Error).message}`,
-            `in user mode the host needs no Vault identity: remove CLAUDE_AUTH_SYNC_AUTH and its keys from ${config.source.path} (${HOST_RUNBOOK}), or fix the login`,
+            `in user mode the host needs no Vault identity: remove ${hostConfigKeys(host)} from ${config.source.path} (${HOST_RUNBOOK}), or fix the login`,
           ),
         ];
       }
@@ -183,12 +190,7 @@ export async function hostScopeFindings(config: Config, user: string | undefined
           host.kind === "token" && host.source.origin !== "VAULT_TOKEN"
             ? `$(sudo cat ${host.source.origin})`
             : "<the host's token>",
-        configKeys:
-          host.kind === "login"
-            ? `CLAUDE_AUTH_SYNC_AUTH and its CLAUDE_AUTH_SYNC_APPROLE_*/USERNAME/PASSWORD_FILE keys`
-            : host.source.origin === "VAULT_TOKEN"
-              ? "VAULT_TOKEN"
-              : "CLAUDE_AUTH_SYNC_TOKEN_FILE",
+        configKeys: hostConfigKeys(host),
       };
       return [checkHostScope(config, facts, await capabilitiesOn(client, paths))];
     } catch (error) {
@@ -204,8 +206,21 @@ export async function hostScopeFindings(config: Config, user: string | undefined
       ];
     }
   } finally {
+    await revokeSpentTokens(client).catch(() => undefined);
     client.close();
   }
+}
+
+/** The config.env keys that give the host its identity: what to remove when nothing else needs it. */
+function hostConfigKeys(host: HostIdentity): string {
+  if (host.kind === "login") {
+    return host.method === "approle"
+      ? "CLAUDE_AUTH_SYNC_AUTH, CLAUDE_AUTH_SYNC_APPROLE_ROLE_ID and CLAUDE_AUTH_SYNC_APPROLE_SECRET_ID_FILE"
+      : "CLAUDE_AUTH_SYNC_AUTH, CLAUDE_AUTH_SYNC_USERNAME and CLAUDE_AUTH_SYNC_PASSWORD_FILE";
+  }
+  return host.kind === "token" && host.source.origin === "VAULT_TOKEN"
+    ? "VAULT_TOKEN"
+    : "CLAUDE_AUTH_SYNC_TOKEN_FILE";
 }
 
 // --- the user's own token --------------------------------------------------------------------------

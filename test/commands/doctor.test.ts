@@ -725,7 +725,10 @@ t.test(
       ),
     );
     t.match(run.stdout, /fix: remove the users' document paths .* from policy old-host:/);
-    t.match(run.stdout, /remove CLAUDE_AUTH_SYNC_AUTH and its .* keys from/);
+    t.match(
+      run.stdout,
+      /remove CLAUDE_AUTH_SYNC_AUTH, CLAUDE_AUTH_SYNC_USERNAME and CLAUDE_AUTH_SYNC_PASSWORD_FILE from \S+config\.env/,
+    );
 
     const wrong = join(scratch, "wrong-pw");
     writeFileSync(wrong, "not-it\n", { mode: 0o600 });
