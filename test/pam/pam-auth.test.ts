@@ -162,7 +162,14 @@ interface Site {
  */
 async function site(
   t: Test,
-  options: { mkhomedir?: boolean; method?: "userpass" | "ldap"; mount?: string; noHostToken?: boolean } = {},
+  options: {
+    mkhomedir?: boolean;
+    method?: "userpass" | "ldap";
+    mount?: string;
+    noHostToken?: boolean;
+    /** CLAUDE_AUTH_SYNC_PAM_STRICT=1 and `required` on our auth line. */
+    strict?: boolean;
+  } = {},
 ): Promise<Site> {
   const method = options.method ?? "userpass";
   const mount = options.mount ?? method;
@@ -204,6 +211,7 @@ async function site(
       CLAUDE_AUTH_SYNC_TIMEOUT_MS: String(BUDGET_MS),
       CLAUDE_AUTH_SYNC_METRICS_DIR: metricsDir,
       CLAUDE_AUTH_SYNC_SERVICE_ENV_DIR: join(metricsDir, "service-env"),
+      ...(options.strict ? { CLAUDE_AUTH_SYNC_PAM_STRICT: "1" } : {}),
     },
     options.noHostToken ? undefined : hostToken,
   );
@@ -217,7 +225,7 @@ async function site(
     `/etc/pam.d/${service}`,
     [
       "auth required pam_unix.so nodelay",
-      `auth optional ${line("auth")}`,
+      `auth ${options.strict ? "required" : "optional"} ${line("auth")}`,
       "account required pam_permit.so",
       ...(options.mkhomedir ? ["session required pam_mkhomedir.so skel=/etc/skel umask=0077"] : []),
       `session optional ${line("open_session")}`,
@@ -547,7 +555,37 @@ t.test(
     const renewed = await pamtester(s.service, user.name, ["authenticate"], user.password);
     t.equal(renewed.status, 0);
     t.equal(logins(s, user.name), 1, "a fresh login");
-    t.not(readFileSync(tokenPath(user), "utf8"), first, "a new token stored");
+    const second = readFileSync(tokenPath(user), "utf8");
+    t.not(second, first, "a new token stored");
+
+    // One whose known expiry has passed: the same.
+    parsed.identity = { valid: true, expiresAt: Date.now() - 60_000, checkedAt: new Date().toISOString() };
+    writeFileSync(state, `${JSON.stringify(parsed)}\n`, { mode: 0o600 });
+    t.equal((await pamtester(s.service, user.name, ["authenticate"], user.password)).status, 0);
+    t.equal(logins(s, user.name), 2, "an expired token: a fresh login");
+    t.not(readFileSync(tokenPath(user), "utf8"), second, "a new token stored");
+  },
+);
+
+t.test(
+  "CLAUDE_AUTH_SYNC_PAM_STRICT=1 with `auth required` on our line: a down Vault or a refused Vault password never fails the authentication",
+  async (t) => {
+    if (!requireTools(t)) return;
+    const s = await site(t, { strict: true });
+    const refused = await loginUser(t, s, { vaultPassword: password("X") });
+    const run = await pamtester(s.service, refused.name, ["authenticate"], refused.password);
+    t.equal(run.status, 0, "Vault refuses the password: authenticated", {
+      output: run.output,
+      log: logOf(s),
+    });
+    t.notOk(existsSync(tokenPath(refused)));
+    const user = await loginUser(t, s);
+    await s.vault.close();
+    const down = await pamtester(s.service, user.name, ["authenticate"], user.password);
+    t.equal(down.status, 0, "Vault down: authenticated", { output: down.output, log: logOf(s) });
+    t.notOk(existsSync(tokenPath(user)));
+    const wrong = await pamtester(s.service, user.name, ["authenticate"], password("W"));
+    t.not(wrong.status, 0, "and a wrong password still fails (pam_unix decides)");
   },
 );
 
