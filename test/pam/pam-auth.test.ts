@@ -20,7 +20,7 @@ import {
   utimesSync,
   writeFileSync,
 } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import t, { type Test } from "tap";
 import { HANDOVER_MAX_AGE_MS, putHandover, takeHandover } from "../../src/system/handover.js";
 import { parseAuthtok } from "../../src/vault/enrollment.js";
@@ -610,6 +610,7 @@ t.test(
     const traceDir = mkdtempSync("/var/tmp/cas-auth-trace-");
     t.teardown(() => rmSync(traceDir, { recursive: true, force: true }));
     const traceFile = join(traceDir, "trace");
+    const started = Date.now();
     const run = await pamtester(
       s.service,
       user.name,
@@ -659,10 +660,9 @@ t.test(
       "syslog's logger ran under the trace (its stdin and socket were checked)",
     );
 
-    // And at rest: nowhere on disk the run could have written.
-    const places = [user.home, "/run/claude-auth-sync", s.configDir, s.metricsDir, "/tmp", "/var/tmp"];
-    const found: string[] = [];
-    const scan = (dir: string, depth: number) => {
+    // And at rest: nowhere on disk the run could have written (in the shared /tmp and /var/tmp: the
+    // files changed since it started).
+    const scan = (needle: string, dir: string, depth: number, since: number, found: string[]) => {
       let names: string[];
       try {
         names = readdirSync(dir);
@@ -674,12 +674,25 @@ t.test(
         if (path === traceDir) continue; // strace's own record of pam_exec's hand-over
         const stat = lstatSync(path, { throwIfNoEntry: false });
         if (!stat) continue;
-        if (stat.isDirectory() && depth < 6) scan(path, depth + 1);
-        else if (stat.isFile() && stat.size < 4 * 1024 * 1024 && readFileSync(path).includes(pw))
+        if (stat.isDirectory() && depth < 8) scan(needle, path, depth + 1, since, found);
+        else if (stat.isFile() && stat.mtimeMs >= since && readFileSync(path).includes(needle))
           found.push(path);
       }
     };
-    for (const place of places) scan(place, 0);
+    const everywhere = (needle: string) => {
+      const found: string[] = [];
+      for (const place of [user.home, "/run/claude-auth-sync", s.configDir, s.metricsDir, dirname(s.log)])
+        scan(needle, place, 0, 0, found);
+      for (const shared of ["/tmp", "/var/tmp"]) scan(needle, shared, 0, started - 2000, found);
+      return found;
+    };
+    const found = everywhere(pw);
+    const token = readFileSync(tokenPath(user), "utf8").trim();
+    t.same(
+      everywhere(token),
+      [tokenPath(user)],
+      "(the scan finds what is there: the token, in vault-token only)",
+    );
     t.same(found, [], "the password is in no file");
     t.notMatch(logOf(s), pw, "nor in our stderr (pam_exec log=)");
     t.notMatch(run.output, pw, "nor in pamtester's output");
