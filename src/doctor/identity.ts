@@ -89,9 +89,10 @@ export function checkHostScope(
   const reached = Object.entries(capabilities).filter(([, caps]) => caps.some((c) => c !== "deny"));
   const checked = Object.keys(capabilities);
   if (reached.length === 0) {
+    const documents = checked.filter((path) => path.startsWith(`${config.kvMount}/data/`));
     return ok(
       id,
-      `${host.label} reaches no user's document (deny on ${checked.join(", ")}): in user mode only each user's own token does`,
+      `${host.label} reaches no user's document (deny on ${documents.join(" and ")}, and their metadata): in user mode only each user's own token does`,
     );
   }
   const tree = config.pathTemplate.replaceAll("{user}", "*");
@@ -313,6 +314,14 @@ export interface EnrolledTokenCheck {
   assessment?: TokenAssessment;
 }
 
+/** How a user enrolls (again): a password login only where the PAM auth step can enroll, else `enroll`. */
+function enrollFix(config: Config, user: string, asUser: boolean): string {
+  const enroll = asUser ? "run `claude-auth enroll`" : `${user} runs \`claude-auth enroll\``;
+  return config.userAuth === undefined
+    ? `${enroll} (after \`vault login\`); a password login enrolls ${asUser ? "you" : "them"} only once CLAUDE_AUTH_SYNC_USER_AUTH is set and the PAM auth line is installed (./install.sh --pam-auth)`
+    : `${asUser ? "log in once with your password" : `${user} logs in once with their password`} (the PAM auth step enrolls), or ${enroll} (after \`vault login\`)`;
+}
+
 /** A user's enrolled token, read as the user: enrolled, valid, what it reaches, how long it lives. */
 export async function enrolledTokenFindings(
   config: Config,
@@ -321,9 +330,7 @@ export async function enrolledTokenFindings(
   now: Date,
 ): Promise<EnrolledTokenCheck> {
   const id = "identity-enrolled";
-  const again = asUser
-    ? "log in once with your password (enrolls again), or run `claude-auth enroll` (after `vault login`)"
-    : `${user.name} logs in once with their password (enrolls again), or runs \`claude-auth enroll\` (after \`vault login\`)`;
+  const again = enrollFix(config, user.name, asUser);
   let identity: Identity;
   try {
     identity = identityOf(config, new UserHome(user));
@@ -340,17 +347,12 @@ export async function enrolledTokenFindings(
     };
   }
   if (identity.kind !== "user") {
-    const enroll = asUser ? "run `claude-auth enroll`" : `${user.name} runs \`claude-auth enroll\``;
-    const fix =
-      config.userAuth === undefined
-        ? `${enroll} (after \`vault login\`); a password login enrolls ${asUser ? "you" : "them"} only once CLAUDE_AUTH_SYNC_USER_AUTH is set and the PAM auth line is installed (./install.sh --pam-auth)`
-        : `${asUser ? "log in once with your password" : `${user.name} logs in once with their password`} (the PAM auth step enrolls), or ${enroll} (after \`vault login\`)`;
     return {
       findings: [
         fail(
           id,
           `${user.name} has no Vault token in ${VAULT_TOKEN_DISPLAY} (CLAUDE_AUTH_SYNC_IDENTITY=user): nothing is backed up or restored for them`,
-          fix,
+          again,
         ),
       ],
     };

@@ -686,7 +686,7 @@ t.test("user mode: a revoked token fails identity-enrolled with the re-enroll fi
   t.match(
     run.stdout,
     new RegExp(
-      `fix: ${ws.user.name} logs in once with their password \\(enrolls again\\), or runs \`claude-auth enroll\``,
+      `fix: ${ws.user.name} runs \`claude-auth enroll\` \\(after \`vault login\`\\); a password login enrolls them only once`,
     ),
   );
 });
