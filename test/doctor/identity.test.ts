@@ -40,7 +40,10 @@ t.test(
       [PROBE]: ["deny"],
     });
     t.equal(denied.status, "ok");
-    t.match(denied.message, /reaches no user's document \(deny on \S+alice and \S+probe, and their metadata\)/);
+    t.match(
+      denied.message,
+      /reaches no user's document \(deny on \S+alice and \S+probe, and their metadata\)/,
+    );
 
     const one = checkHostScope(config(), host(["claude-auth-sync-host", "default"]), {
       [ALICE]: ["create", "read", "update"],
