@@ -496,6 +496,12 @@ t.test("a refused password changes nothing and leaves PAM's verdict alone", asyn
   t.notOk(existsSync(join(HANDOVER_DIR, user.name)), "nothing held");
   t.equal(s.vault.countRequests({ pathPrefix: "secret/" }), 0, "no document request");
   t.notMatch(logOf(s) + wrong.output + differs.output, user.password, "no password in what was logged");
+
+  // A system account (below CLAUDE_AUTH_SYNC_MIN_UID): our line reads nothing, asks Vault nothing.
+  s.vault.clearRequests();
+  const system = await pamtester(s.service, "daemon", ["authenticate"], password("D"));
+  t.not(system.status, 0, "daemon has no password: pam_unix refuses");
+  t.equal(s.vault.requests.length, 0, "no Vault request for a system account");
 });
 
 t.test(
