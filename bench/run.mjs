@@ -226,7 +226,9 @@ async function main() {
     config = join(configDir, "config.env");
     writeFileSync(
       config,
-      `VAULT_ADDR=${vault.addr}\nCLAUDE_AUTH_SYNC_TOKEN_FILE=${join(configDir, "token")}\nCLAUDE_AUTH_SYNC_SERVICE_ENV_DIR=${join(configDir, "service-env")}\nCLAUDE_AUTH_SYNC_RENEW=0\n`,
+      // The host identity, as the baseline builds (which predate user mode) understand it: the same one
+      // Vault read per login either way; user mode adds only the token file to the same identity switch.
+      `VAULT_ADDR=${vault.addr}\nCLAUDE_AUTH_SYNC_IDENTITY=host\nCLAUDE_AUTH_SYNC_TOKEN_FILE=${join(configDir, "token")}\nCLAUDE_AUTH_SYNC_SERVICE_ENV_DIR=${join(configDir, "service-env")}\nCLAUDE_AUTH_SYNC_RENEW=0\n`,
       { mode: 0o644 },
     );
   }

@@ -284,6 +284,8 @@ async function main() {
   const config = [
     `VAULT_ADDR=${vault.addr}`,
     `CLAUDE_AUTH_SYNC_TOKEN_FILE=${tokenFile}`,
+    // The walk-through shows the host identity; user mode (the default) is in README, "Whose Vault identity".
+    "CLAUDE_AUTH_SYNC_IDENTITY=host",
     `CLAUDE_AUTH_SYNC_METRICS_DIR=${metricsDir}`,
     `CLAUDE_AUTH_SYNC_SERVICE_ENV_DIR=${serviceEnvDir}`,
   ];

@@ -67,14 +67,17 @@ export async function runCli(argv: string[]): Promise<number> {
           .option("renew-token", {
             type: "boolean",
             describe:
-              "renew the Vault token when its TTL runs low (auth=token; a host login is reused and replaced near its expiry)",
+              "renew the Vault token when its TTL runs low: the user's enrolled one once under half its period (identity user), or the host's (auth=token; a host login is reused and replaced near its expiry)",
           })
           .option("verify", {
             type: "boolean",
             describe: "check the credential in use live against the API when due (timer runs)",
           })
           .example("$0 sync --dry-run", "show what a sync would do for you")
-          .example("sudo $0 sync --user alice --json", "sync alice as root, JSON output"),
+          .example("sudo $0 sync --user alice --json", "sync alice as root, JSON output")
+          .epilogue(
+            "With CLAUDE_AUTH_SYNC_IDENTITY=user (the default) the run speaks with the user's own enrolled token (~/.config/claude-auth-sync/vault-token, read as the user); a user who is not enrolled is skipped (exit 0, no Vault request, nothing written). Exit 5 when that token has expired or was revoked: enroll again.",
+          ),
       async (args) => {
         const { syncCommand } = await import("./commands/sync.js");
         const forwarded = [
@@ -235,7 +238,8 @@ export async function runCli(argv: string[]): Promise<number> {
           .option("user", { type: "string", describe: "show this user (root only)" })
           .option("verify", {
             type: "boolean",
-            describe: "also check the credential live against the API (not yet implemented)",
+            describe:
+              "also check the credential live against the API (one small request; the verdict is kept)",
           })
           .example("$0 status", "a summary for you")
           .example("$0 status --json", "the same as one JSON object")
@@ -270,6 +274,11 @@ export async function runCli(argv: string[]): Promise<number> {
               "timer, the shell snippets and rc block, the env file, its directory and the credentials file,\n" +
               "ANTHROPIC_API_KEY / CLAUDE_CODE_OAUTH_TOKEN in this environment, Vault health, login and the\n" +
               "capabilities on the user's document (create, read, update; patch is not needed).\n\n" +
+              "In user mode (CLAUDE_AUTH_SYNC_IDENTITY=user, the default): as root, that the host's own Vault\n" +
+              "identity, if config.env gives it one, reaches no user's document (a FAIL names the policy to\n" +
+              "remove); for the user, the token enrolled in ~/.config/claude-auth-sync/vault-token: enrolled,\n" +
+              "valid, with an identity entity, reaching the user's own document and no one else's, periodic,\n" +
+              "and when it expires. The user's document is checked with that token, never the host's.\n\n" +
               "Exit codes: 0 nothing is broken (warnings alone keep 0), 1 at least one FAIL, 2 usage.",
           ),
       async (args) => {

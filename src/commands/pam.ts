@@ -78,7 +78,7 @@ export async function pamCommand(argv: string[]): Promise<number> {
     if (type === "auth") return await authStep(user, config);
     if (config.identity === "user") {
       try {
-        if (adoptHeldToken(user, Date.now()))
+        if (await adoptHeldToken(connect(config, new Deadline(config.timeoutMs)), user, Date.now()))
           log(`claude-auth-sync: via=pam user=${user.name} enrolled: stored the token of the password login`);
       } catch (error) {
         log(

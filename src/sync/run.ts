@@ -32,11 +32,12 @@ import {
   type Identity,
   IdentityExpiredError,
   type IdentityLife,
+  identityExpiryMetric,
   identityNotice,
   keepIdentityAlive,
-  notEnrolledMessage,
   readEnrolledToken,
   speakAs,
+  unenrolledResult,
 } from "../vault/identity.js";
 import { readDocument } from "../vault/kv.js";
 import { apply } from "./apply.js";
@@ -265,7 +266,9 @@ export async function runSync(request: SyncRequest): Promise<SyncResult> {
       withToken: config.identity === "user" && !request.identity,
     }));
     identity = request.identity ?? chooseIdentity(config, enrolledToken);
-    if (identity.kind === "unenrolled") return unenrolledResult(request, started);
+    if (identity.kind === "unenrolled") {
+      return { ...unenrolledResult(user.name, request.dryRun), durationMs: Date.now() - started };
+    }
     await speakAs(client, config, identity, { identityHome: request.identityHome, loginName: user.name });
     const path = documentPath(config, user.name);
     const policy: SyncPolicy = {
@@ -518,7 +521,7 @@ function report(
         succeeded,
         credentialExpiresAt: syncPlan?.credentialExpiresAt,
         setupTokenUpdatedAt,
-        identityExpiresAt: identityExpiry(facts.identityLife ?? previous?.identity),
+        identityExpiresAt: identityExpiryMetric(facts.identityLife ?? previous?.identity),
         verification:
           facts.last && facts.last.fingerprint === facts.current
             ? { at: new Date(facts.last.at), verdict: facts.last.verdict }
@@ -565,27 +568,6 @@ function stateChanged(previous: SyncState, next: SyncState, now: number): boolea
     previous.identity?.valid !== next.identity?.valid ||
     previous.identity?.expiresAt !== next.identity?.expiresAt
   );
-}
-
-/** The identity-expiry metric's value: the expiry, 0 once refused, none for a token that never expires. */
-function identityExpiry(life: { valid: boolean; expiresAt: number | null } | undefined): number | undefined {
-  if (!life) return undefined;
-  if (!life.valid) return 0;
-  return life.expiresAt ?? undefined;
-}
-
-/** `user` mode, nothing enrolled: a no-op that reads nothing from Vault and writes nothing. */
-function unenrolledResult(request: SyncRequest, started: number): SyncResult {
-  return {
-    user: request.user.name,
-    exitCode: ExitCode.ok,
-    plan: undefined,
-    applied: [],
-    message: notEnrolledMessage(request.user.name),
-    vaultRequests: 0,
-    durationMs: Date.now() - started,
-    dryRun: request.dryRun,
-  };
 }
 
 function safeLocal(home: UserHome, request: SyncRequest): CredentialsFileState | undefined {

@@ -192,18 +192,25 @@ function stillEnrolled(home: UserHome, now: number): boolean {
   }
 }
 
-/** The session step: a token the auth step held on tmpfs goes into the (now existing) home. */
-export function adoptHeldToken(user: SystemUser, now: number): boolean {
+/**
+ * The session step: a token the auth step held on tmpfs goes into the (now existing) home. One that
+ * cannot be stored there (no home after all, a refused directory) is revoked through `client`.
+ */
+export async function adoptHeldToken(client: VaultClient, user: SystemUser, now: number): Promise<boolean> {
   const token = takeHandover(user.name, now);
   if (token === undefined) return false;
   try {
     storeEnrolledToken(new UserHome(user), token);
     return true;
   } catch (error) {
+    client.token = token;
+    await revokeOwnToken(client).catch(() => undefined);
     throw new AuthSyncError(
-      `cannot store ${user.name}'s Vault token in ${VAULT_TOKEN_DISPLAY}: ${(error as Error).message}`,
+      `cannot store ${user.name}'s Vault token in ${VAULT_TOKEN_DISPLAY} (revoked it): ${(error as Error).message}`,
       ExitCode.error,
-      { hint: "the next password login enrolls again; or run `claude-auth enroll` as the user" },
+      {
+        hint: "the home must exist before this line (pam_mkhomedir first); the next password login enrolls again",
+      },
     );
   }
 }

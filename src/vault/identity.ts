@@ -2,7 +2,8 @@
 // user's own, enrolled in ~/.config/claude-auth-sync/vault-token and read as the user; in `host` mode the
 // workstation's (vault/auth.ts). Also keeps the user's token alive and names it when Vault refuses it.
 import type { Config } from "../config.js";
-import { type AuthSyncError, InvalidDataError, VaultDeniedError } from "../errors.js";
+import { type AuthSyncError, ExitCode, InvalidDataError, VaultDeniedError } from "../errors.js";
+import type { SyncResult } from "../sync/run.js";
 import type { UserHome } from "../system/home.js";
 import { authenticate, lookupSelf, renewTokenIfLow } from "./auth.js";
 import { unexpectedAnswer, type VaultClient } from "./client.js";
@@ -152,4 +153,27 @@ export async function keepIdentityAlive(
   const lease = (response.body as { auth?: { lease_duration?: unknown } } | undefined)?.auth?.lease_duration;
   const ttl = typeof lease === "number" && lease > 0 ? lease : info.ttlSeconds;
   return { valid: true, expiresAt: now + ttl * 1000, renewed: true };
+}
+
+/** The identity-expiry metric's value: the expiry, 0 once refused, none for a token that never expires. */
+export function identityExpiryMetric(
+  life: { valid: boolean; expiresAt: number | null } | undefined,
+): number | undefined {
+  if (!life) return undefined;
+  if (!life.valid) return 0;
+  return life.expiresAt ?? undefined;
+}
+
+/** `user` mode, nothing enrolled: a run that reads nothing from Vault and writes nothing. */
+export function unenrolledResult(user: string, dryRun: boolean): SyncResult {
+  return {
+    user,
+    exitCode: ExitCode.ok,
+    plan: undefined,
+    applied: [],
+    message: notEnrolledMessage(user),
+    vaultRequests: 0,
+    durationMs: 0,
+    dryRun,
+  };
 }
