@@ -20,7 +20,10 @@ export type UserAuthMethod = "ldap" | "userpass";
 export interface Config {
   /** Where the values came from, for messages and `doctor`. */
   source: { path: string; found: boolean };
+  /** VAULT_ADDR's first address (what messages name). */
   vaultAddr: URL | undefined;
+  /** Every address of VAULT_ADDR (comma-separated: a cluster's nodes), tried in order. */
+  vaultAddrs: URL[];
   vaultCaCert: string | undefined;
   vaultNamespace: string | undefined;
   /** VAULT_TOKEN as configured (file or environment); never logged. */
@@ -192,9 +195,19 @@ function optional(value: string | undefined): string | undefined {
   return value === undefined || value === "" ? undefined : value;
 }
 
-function parseVaultAddr(value: string | undefined, allowInsecureHttp: boolean): URL | undefined {
-  if (value === undefined || value === "") return undefined;
-  return parseServiceUrl("VAULT_ADDR", value, allowInsecureHttp);
+/** VAULT_ADDR: one address, or a cluster's nodes separated by commas (each checked like one). */
+function parseVaultAddrs(value: string | undefined, allowInsecureHttp: boolean): URL[] {
+  if (value === undefined || value.trim() === "") return [];
+  const parts = value.split(",").map((part) => part.trim());
+  if (parts.some((part) => part === "")) {
+    throw new InvalidDataError(
+      "VAULT_ADDR",
+      `has an empty entry: ${JSON.stringify(value)}`,
+      "separate addresses with single commas",
+    );
+  }
+  if (parts.length > 16) throw new InvalidDataError("VAULT_ADDR", "lists more than 16 addresses");
+  return parts.map((part) => parseServiceUrl("VAULT_ADDR", part, allowInsecureHttp));
 }
 
 /** An http(s) URL that tokens are sent to: https, or plain http only to loopback unless allowed. */
@@ -315,7 +328,8 @@ export function parseConfig(raw: RawConfig, source: Config["source"]): Config {
   }
   const config: Config = {
     source,
-    vaultAddr: parseVaultAddr(raw.VAULT_ADDR, allowInsecureHttp),
+    vaultAddrs: parseVaultAddrs(raw.VAULT_ADDR, allowInsecureHttp),
+    vaultAddr: undefined,
     vaultCaCert: optional(raw.VAULT_CACERT),
     vaultNamespace: optional(raw.VAULT_NAMESPACE),
     vaultToken: optional(raw.VAULT_TOKEN),
@@ -392,6 +406,7 @@ export function parseConfig(raw: RawConfig, source: Config["source"]): Config {
     ),
     crossHostRestore: parseCrossHost(raw.CLAUDE_AUTH_SYNC_CROSS_HOST_RESTORE),
   };
+  config.vaultAddr = config.vaultAddrs[0];
   if (config.metricsDir !== undefined && !config.metricsDir.startsWith("/")) {
     throw new InvalidDataError("CLAUDE_AUTH_SYNC_METRICS_DIR", "must be an absolute path");
   }

@@ -41,7 +41,7 @@ export const CONFIG_KEY_DOCS: { readonly [K in ConfigKey]: ConfigKeyDoc } = {
     group: "vault",
     ...unset,
     meaning:
-      "Vault's address, e.g. `https://vault.example.com:8200`; plain `http` to a non-loopback host is refused unless `CLAUDE_AUTH_SYNC_ALLOW_INSECURE_HTTP=1`",
+      "Vault's address, e.g. `https://vault.example.com:8200`, or a cluster's nodes separated by commas (tried in order, the one that answers kept for the run); plain `http` to a non-loopback host is refused unless `CLAUDE_AUTH_SYNC_ALLOW_INSECURE_HTTP=1`",
   },
   VAULT_CACERT: {
     group: "vault",

@@ -155,7 +155,7 @@ interface VaultFacts {
 async function askVault(request: StatusRequest, config: Config): Promise<VaultFacts> {
   const path = `${config.kvMount}/data/${documentPath(config, request.user.name)}`;
   const report: StatusReport["vault"] = {
-    address: config.vaultAddr?.origin ?? null,
+    address: config.vaultAddrs.length ? config.vaultAddrs.map((a) => a.origin).join(",") : null,
     reachable: false,
     authenticated: false,
     tokenSource: null,

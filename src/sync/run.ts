@@ -220,11 +220,11 @@ function readCa(config: Config): Buffer | undefined {
 }
 
 export function connect(config: Config, deadline: Deadline, ca?: Buffer): VaultClient {
-  if (!config.vaultAddr) {
+  if (config.vaultAddrs.length === 0) {
     throw new InvalidDataError("VAULT_ADDR", "is not set", `set it in ${config.source.path}`);
   }
   return new VaultClient({
-    addr: config.vaultAddr,
+    addrs: config.vaultAddrs,
     namespace: config.vaultNamespace,
     ca: ca ?? readCa(config),
     deadline,

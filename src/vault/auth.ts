@@ -192,7 +192,7 @@ function hostLogin(
  */
 async function cachedHostLogin(client: VaultClient, config: Config, how: HostLogin): Promise<string> {
   const key: HostLoginKey = {
-    addr: client.addr.href,
+    addr: client.cluster,
     namespace: config.vaultNamespace ?? "",
     method: config.auth,
     mount: config.authMount,

@@ -14,7 +14,8 @@ import { exchange } from "../system/http1.js";
 const MAX_RESPONSE_BYTES = 1024 * 1024;
 
 export interface VaultClientOptions {
-  addr: URL;
+  /** VAULT_ADDR's addresses, tried in order; the one that answers is kept for the rest of the run. */
+  addrs: readonly URL[];
   namespace?: string | undefined;
   /** PEM bundle from VAULT_CACERT; when set it replaces the system trust store, as with the vault CLI. */
   ca?: Buffer | undefined;
@@ -82,8 +83,26 @@ function networkReason(code: string, message: string): string {
   }
 }
 
+/**
+ * An answer that says Vault did not act, or a connection that may come back within seconds (an election,
+ * a step-down, a node restarting): worth another try, on the next address, within the run's budget.
+ */
+interface Transient {
+  error: AuthSyncError;
+  /** This address will not do better soon (sealed, frozen, not Vault): only another address may. */
+  nodeDown: boolean;
+}
+
+/** Retries stop once this share of the whole budget has gone by since the first request of a call. */
+const RETRY_SHARE = 0.5;
+/** A node gets at most its share of the budget when there are others to try, never less than this. */
+const MIN_ATTEMPT_MS = 500;
+const BACKOFF_MS = [50, 100, 200, 400] as const;
+
 export class VaultClient {
-  readonly addr: URL;
+  /** Every address of VAULT_ADDR; `addr` is the one in use. */
+  readonly addrs: readonly URL[];
+  private current = 0;
   token: string | undefined;
   private readonly namespace: string | undefined;
   private readonly deadline: Deadline;
@@ -100,12 +119,28 @@ export class VaultClient {
   /** What went wrong beside the requests and changes nothing in their outcome, for the run's report. */
   readonly warnings: string[] = [];
 
+  /** Requests that got a transient answer and were sent again (tests, --json). */
+  retries = 0;
+  private readonly budgetMs: number;
+
   constructor(options: VaultClientOptions) {
-    this.addr = options.addr;
+    if (options.addrs.length === 0) throw new InvalidDataError("VAULT_ADDR", "is empty");
+    this.addrs = options.addrs;
     this.namespace = options.namespace;
     this.deadline = options.deadline;
     this.token = options.token;
     this.ca = options.ca;
+    this.budgetMs = options.deadline.remainingMs();
+  }
+
+  /** The address in use: the first of VAULT_ADDR until one fails and another answers. */
+  get addr(): URL {
+    return this.addrs[this.current] as URL;
+  }
+
+  /** One name for the cluster whatever node answers (the host token cache's key). */
+  get cluster(): string {
+    return this.addrs.map((a) => a.href).join(",");
   }
 
   /** Nothing is pooled: every request has its own connection. Kept for callers' symmetry. */
@@ -126,40 +161,129 @@ export class VaultClient {
     if (body) {
       headers["Content-Type"] = "application/json";
     }
-    const base = this.addr.pathname.replace(/\/+$/, "");
-    const url = new URL(`${base}/v1/${path.split("/").map(encodeURIComponent).join("/")}`, this.addr);
-    this.requestCount++;
-    const { status, text } = await this.send(url, method, headers, body, what);
-    if (status === 403) {
-      const errors = vaultErrors(parseQuietly(text));
-      const relogin = this.relogin;
-      // A 403 means Vault did nothing, so the request may be sent again with the new token.
-      if (relogin && /invalid token/.test(errors)) {
-        this.relogin = undefined;
-        await relogin();
-        return this.request(method, path, payload);
+    const started = Date.now();
+    let round = 0;
+    let tried = 0;
+    for (;;) {
+      const addr = this.addr;
+      this.requestCount++;
+      const attempt = await this.attempt(addr, method, path, headers, body, what);
+      if (!("transient" in attempt)) {
+        const { status, text } = attempt;
+        if (status === 403) return this.denied(method, path, payload, text, what);
+        return this.answer(method, path, status, text);
       }
-      const reason = errors.replace(/^permission denied;?\s*/, "");
-      throw new VaultDeniedError(`permission denied ${what}${reason ? ` (${reason})` : ""}`, {
-        hint: "the Vault token lacks a capability on this path (see docs/runbook.md, Vault policies), or it has expired",
-      });
+      // Another address first; the same one again (after a pause) only if the node may come back.
+      tried++;
+      const others = this.addrs.length > 1;
+      if (others) this.current = (this.current + 1) % this.addrs.length;
+      const roundDone = tried % this.addrs.length === 0;
+      const elapsed = Date.now() - started;
+      const pause = roundDone ? (BACKOFF_MS[Math.min(round, BACKOFF_MS.length - 1)] as number) : 0;
+      const allNodesDown = attempt.transient.nodeDown && !others;
+      // Every address gets its first try within the deadline; further rounds only within the retry share.
+      const firstPass = tried < this.addrs.length;
+      if (
+        allNodesDown ||
+        (!firstPass && elapsed + pause >= this.budgetMs * RETRY_SHARE) ||
+        this.deadline.remainingMs() <= pause + 100
+      ) {
+        throw attempt.transient.error;
+      }
+      if (roundDone) round++;
+      this.retries++;
+      if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause));
     }
+  }
+
+  /** One try at one address: the answer, or what made it transient. */
+  private async attempt(
+    addr: URL,
+    method: VaultMethod,
+    path: string,
+    headers: Record<string, string>,
+    body: Buffer | undefined,
+    what: string,
+  ): Promise<{ status: number; text: string } | { transient: Transient }> {
+    const base = addr.pathname.replace(/\/+$/, "");
+    const url = new URL(`${base}/v1/${path.split("/").map(encodeURIComponent).join("/")}`, addr);
+    const at = this.addrs.length > 1 ? ` (${addr.origin})` : "";
+    let sent: { status: number; text: string };
+    try {
+      sent = await this.send(url, method, headers, body, `${what}${at}`, this.attemptTimeoutMs());
+    } catch (error) {
+      if (!(error instanceof VaultUnavailableError)) throw error;
+      // Frozen, not Vault, a certificate we refuse, a name that does not resolve: not within seconds.
+      const nodeDown = /did not answer in time|not HTTP|TLS verification|host name not found/.test(
+        error.message,
+      );
+      return { transient: { error, nodeDown } };
+    }
+    const { status, text } = sent;
     if (status === 503) {
       const answer = parseQuietly(text);
       // sys/health answers a sealed Vault with 503 and `"sealed": true`, not an errors list.
       const sealed = (answer as { sealed?: unknown } | undefined)?.sealed === true;
       const reason = vaultErrors(answer) || (sealed ? "Vault is sealed" : "service unavailable");
-      throw new VaultUnavailableError(`Vault is unavailable (${reason}) while ${what}`, {
-        hint: /\bsealed\b/i.test(reason)
+      const isSealed = /\bsealed\b/i.test(reason);
+      const error = new VaultUnavailableError(`Vault is unavailable (${reason}) while ${what}${at}`, {
+        hint: isSealed
           ? "Vault is sealed: an operator must unseal it (`vault operator unseal`); nothing was changed, the next run retries"
           : "Vault is sealed or has no active node; nothing was changed, the next run retries",
       });
+      return { transient: { error, nodeDown: isSealed } };
+    }
+    if (status === 307 || status === 308) {
+      // A standby that cannot forward names the active node; its address may be dead or unreachable
+      // from here, and a token is never sent to an address VAULT_ADDR does not list.
+      const error = new VaultUnavailableError(
+        `Vault at ${addr.origin} is a standby and redirected (HTTP ${status}) while ${what}: no active node answered`,
+        {
+          hint: "an election is under way or the active node is down; list every node in VAULT_ADDR (comma-separated), or use the cluster's load balancer",
+        },
+      );
+      return { transient: { error, nodeDown: false } };
     }
     if (status === 429 || status >= 500) {
-      throw new VaultUnavailableError(`Vault answered HTTP ${status} while ${what}`, {
-        hint: "a Vault-side failure; nothing was changed, the next run retries",
-      });
+      const reason = vaultErrors(parseQuietly(text));
+      const error = new VaultUnavailableError(
+        `Vault answered HTTP ${status}${reason ? ` (${reason})` : ""} while ${what}${at}`,
+        { hint: "a Vault-side failure; nothing was changed, the next run retries" },
+      );
+      return { transient: { error, nodeDown: false } };
     }
+    return sent;
+  }
+
+  /** With several addresses a node gets its share of the budget, so a frozen one cannot eat all of it. */
+  private attemptTimeoutMs(): number {
+    const remaining = this.deadline.remainingMs();
+    if (this.addrs.length === 1) return remaining;
+    return Math.min(remaining, Math.max(MIN_ATTEMPT_MS, Math.floor(this.budgetMs / this.addrs.length)));
+  }
+
+  private async denied(
+    method: VaultMethod,
+    path: string,
+    payload: unknown,
+    text: string,
+    what: string,
+  ): Promise<VaultResponse> {
+    const errors = vaultErrors(parseQuietly(text));
+    const relogin = this.relogin;
+    // A 403 means Vault did nothing, so the request may be sent again with the new token.
+    if (relogin && /invalid token/.test(errors)) {
+      this.relogin = undefined;
+      await relogin();
+      return this.request(method, path, payload);
+    }
+    const reason = errors.replace(/^permission denied;?\s*/, "");
+    throw new VaultDeniedError(`permission denied ${what}${reason ? ` (${reason})` : ""}`, {
+      hint: "the Vault token lacks a capability on this path (see docs/runbook.md, Vault policies), or it has expired",
+    });
+  }
+
+  private answer(method: VaultMethod, path: string, status: number, text: string): VaultResponse {
     if (text.length === 0) return { status, body: undefined };
     let parsed: unknown;
     try {
@@ -183,13 +307,14 @@ export class VaultClient {
     headers: Record<string, string>,
     body: Buffer | undefined,
     what: string,
+    timeoutMs: number,
   ): Promise<{ status: number; text: string }> {
     const outcome = await exchange({
       url,
       method,
       headers,
       body,
-      timeoutMs: this.deadline.remainingMs(),
+      timeoutMs,
       maxBodyBytes: MAX_RESPONSE_BYTES,
       ca: this.ca,
     });

@@ -333,7 +333,7 @@ t.test("Vault answers, fuzzed, through the client: reads and merge-writes", asyn
   for (const [method, code, text] of answers) {
     vault.inject({ kind: "garbage", method, pathPrefix: "secret/", status: code, body: text, times: 1 });
     const deadline = new Deadline(3000);
-    const client = new VaultClient({ addr: new URL(vault.addr), deadline, token: vault.rootToken });
+    const client = new VaultClient({ addrs: [new URL(vault.addr)], deadline, token: vault.rootToken });
     const started = Date.now();
     try {
       if (method === "GET") parseUserDocument(await readDocument(client, "secret", "fuzz/doc"));

@@ -64,7 +64,7 @@ async function outsideWriter(station: Station, user: string, key: string, times:
   let done = 0;
   while (done < times) {
     const client = new VaultClient({
-      addr: new URL(station.addr),
+      addrs: [new URL(station.addr)],
       deadline: new Deadline(60_000),
       token: station.root,
     });

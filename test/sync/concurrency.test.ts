@@ -22,7 +22,7 @@ t.test(
       let done = 0;
       while (done < INCREMENTS) {
         const client = new VaultClient({
-          addr: new URL(ws.vault.addr),
+          addrs: [new URL(ws.vault.addr)],
           deadline: new Deadline(10_000),
           token: ws.vault.rootToken,
         });

@@ -340,8 +340,9 @@ t.test(
     const cases: Array<[string, () => void, number, RegExp]> = [
       ["hang", () => ws.vault.inject({ kind: "hang", times: 1 }), 4, /did not answer in time/],
       ["sealed", () => ws.vault.seal(), 4, /sealed/],
-      ["500", () => ws.vault.inject({ kind: "status", status: 500, times: 1 }), 4, /HTTP 500/],
-      ["reset", () => ws.vault.inject({ kind: "reset", times: 1 }), 4, /reset|closed/],
+      // Persistent: a transient answer is retried (see the next test) until half the budget is gone.
+      ["500", () => ws.vault.inject({ kind: "status", status: 500 }), 4, /HTTP 500/],
+      ["reset", () => ws.vault.inject({ kind: "reset" }), 4, /reset|closed/],
       [
         "403",
         () =>
@@ -365,6 +366,54 @@ t.test(
     t.equal(refused.code, 4, "connection refused: exit 4");
     t.match(refused.stdout, /connection refused/);
     t.same(ws.homeSnapshot(), before, "refused: nothing local changed");
+  },
+);
+
+t.test(
+  "a transient answer (500, reset, standby 503, redirect 307, refused) is retried within the budget: the run succeeds",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const ws = await workstation(t);
+    await ws.seed({ setup_token: setupToken("T"), ...SIBLINGS });
+    const cases: Array<[string, () => void]> = [
+      ["500", () => ws.vault.inject({ kind: "status", status: 500, times: 2 })],
+      ["reset", () => ws.vault.inject({ kind: "reset", times: 1 })],
+      [
+        "standby 503",
+        () =>
+          ws.vault.inject({ kind: "status", status: 503, body: { errors: ["node not active"] }, times: 2 }),
+      ],
+      [
+        "307 to a dead leader",
+        () =>
+          ws.vault.inject({
+            kind: "status",
+            status: 307,
+            headers: { Location: "http://127.0.0.1:1/v1/secret/data/x" },
+            body: "",
+            times: 1,
+          }),
+      ],
+    ];
+    for (const [name, arm] of cases) {
+      rmSync(ws.envFile, { force: true });
+      arm();
+      const run = await ws.sync();
+      ws.vault.clearFaults();
+      t.equal(run.code, 0, `${name}: retried, exit 0`, { stdout: run.stdout, stderr: run.stderr });
+      t.ok(existsSync(ws.envFile), `${name}: the env file is written`);
+      t.ok(run.ms < 1500 + 1000, `${name}: within the budget (${run.ms} ms)`);
+    }
+    const persistent = ws.vault.inject({
+      kind: "status",
+      status: 307,
+      headers: { Location: "http://127.0.0.1:1/" },
+    });
+    const redirected = await ws.sync();
+    persistent.clear();
+    t.equal(redirected.code, 4, "a standby that keeps redirecting: exit 4 (unavailable), not 1");
+    t.match(redirected.stdout, /standby and redirected \(HTTP 307\)/);
+    t.ok(redirected.ms < 1500 + 1000, `bounded (${redirected.ms} ms)`);
   },
 );
 

@@ -9,7 +9,7 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
   const vault = await startVaultStandIn();
   t.teardown(() => vault.close());
   const client = new VaultClient({
-    addr: new URL(vault.addr),
+    addrs: [new URL(vault.addr)],
     deadline: new Deadline(5000),
     token: vault.rootToken,
   });
