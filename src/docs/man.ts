@@ -285,7 +285,39 @@ export function configPage(options: ManPageOptions): string {
   return `${lines.join("\n")}\n`;
 }
 
+/** The `claude` wrapper (shell/start-claude.sh). */
+export function startClaudePage(options: ManPageOptions): string {
+  const lines = [
+    ...header("start-claude", 1, options, "User Commands"),
+    section("NAME"),
+    "start\\-claude \\- run Claude Code with the setup token claude\\-auth\\-sync keeps for you",
+    section("SYNOPSIS"),
+    "\\fBstart\\-claude\\fR [\\fIclaude arguments\\fR ...]",
+    section("DESCRIPTION"),
+    textLine(
+      "start-claude loads `CLAUDE_CODE_OAUTH_TOKEN` from `~/.config/claude-auth-sync/claude-oauth.env` when that file exists (setup-token mode, see `claude-auth enable`), with the same parser the shell snippet `claude-auth.sh` uses, then replaces itself with `claude` and its arguments. Without the file (rotating mode) it runs `claude` unchanged, which then uses `~/.claude/.credentials.json`. It spawns no other process.",
+    ),
+    ...paragraph(
+      "It finds the snippet next to itself (a source tree), in `../share/claude-auth-sync/` (an installation), or in `/etc/profile.d/`.",
+    ),
+    section("EXIT STATUS"),
+    textLine("That of `claude`; 127 when the snippet cannot be found."),
+    section("FILES"),
+    ...tagged(
+      `\\fI${escapeRoff("~/.config/claude-auth-sync/claude-oauth.env")}\\fR`,
+      "one line `CLAUDE_CODE_OAUTH_TOKEN=<token>`, 0600, the user's; written by `claude-auth` in setup-token mode",
+    ),
+    section("SEE ALSO"),
+    "\\fBclaude\\-auth\\fR(1), \\fBclaude\\fR(1)",
+  ];
+  return `${lines.join("\n")}\n`;
+}
+
 /** File name -> content, as scripts/man.mjs writes them. */
 export function manPages(options: ManPageOptions): Record<string, string> {
-  return { "claude-auth.1": claudeAuthPage(options), "claude-auth-sync.conf.5": configPage(options) };
+  return {
+    "claude-auth.1": claudeAuthPage(options),
+    "claude-auth-sync.conf.5": configPage(options),
+    "start-claude.1": startClaudePage(options),
+  };
 }
