@@ -38,9 +38,16 @@ interface Fault {
   refused?: boolean;
   /** Every matching request, not just one: a misconfiguration rather than a blip. */
   persistent?: boolean;
+  /**
+   * An answer the client retries within the budget (src/vault/client.ts): the matrix runs it on every
+   * matching request (the failure path) and once (a blip: retried, the run ends as a fault-free one).
+   */
+  transient?: boolean;
+  /** Set on the once-only copy of a transient fault. */
+  blip?: boolean;
 }
 
-const FAULTS: Fault[] = [
+const LISTED_FAULTS: Fault[] = [
   { name: "connection refused", phases: ["read"], code: 4, message: /connection refused/, refused: true },
   {
     name: "hang",
@@ -59,6 +66,7 @@ const FAULTS: Fault[] = [
   },
   {
     name: "reset mid-response",
+    transient: true,
     phases: ["read", "re-read", "write"],
     code: 4,
     message: /reset|closed mid-response/,
@@ -67,6 +75,7 @@ const FAULTS: Fault[] = [
   },
   {
     name: "reset before any byte, write landed",
+    transient: true,
     phases: ["write"],
     code: 4,
     message: /reset|closed/,
@@ -75,6 +84,7 @@ const FAULTS: Fault[] = [
   },
   {
     name: "HTTP 500",
+    transient: true,
     phases: ["read", "re-read", "write"],
     code: 4,
     message: /HTTP 500/,
@@ -82,6 +92,7 @@ const FAULTS: Fault[] = [
   },
   {
     name: "HTTP 500 after the write landed",
+    transient: true,
     phases: ["write"],
     code: 4,
     message: /HTTP 500/,
@@ -97,6 +108,7 @@ const FAULTS: Fault[] = [
   },
   {
     name: "429 with Retry-After",
+    transient: true,
     phases: ["read", "re-read", "write"],
     code: 4,
     message: /HTTP 429/,
@@ -152,6 +164,19 @@ const FAULTS: Fault[] = [
     spec: { kind: "delay", ms: BUDGET_MS + 1500 },
   },
 ];
+
+/** A transient fault twice: on every request (exit 4 once retries are spent) and once (retried, exit 0). */
+const FAULTS: Fault[] = LISTED_FAULTS.flatMap((fault): Fault[] =>
+  fault.transient
+    ? [
+        { ...fault, name: `${fault.name}, every request`, persistent: true },
+        { ...fault, name: `${fault.name}, once: retried`, code: 0, message: /./, blip: true },
+      ]
+    : [fault],
+);
+
+/** Modes whose successful run writes the document. */
+const WRITING_MODES = new Set(["rotating backup", "enable", "disable"]);
 
 interface Mode {
   name: string;
@@ -336,11 +361,14 @@ t.test("fault matrix: every injected Vault fault × every mode", async (t) => {
       // enable and disable write first, then sync: a fault on the second read meets that sync.
       const writtenBefore = phase === "re-read" && (mode.name === "enable" || mode.name === "disable");
       const landed = (phase === "write" && fault.lands === true) || writtenBefore;
+      // A retried blip ends as a fault-free run: the document written once where the mode writes it,
+      // the local files as that run leaves them.
+      const expectUpdated = fault.blip ? WRITING_MODES.has(mode.name) : landed;
       const checks = {
         exitCode: run.code === fault.code,
         bounded: run.ms <= BUDGET_MS + MARGIN_MS,
-        localUnchanged: JSON.stringify(localFiles(ws)) === JSON.stringify(local),
-        document: landed ? docVerdict === "updated" : docVerdict === "unchanged",
+        localUnchanged: fault.blip || JSON.stringify(localFiles(ws)) === JSON.stringify(local),
+        document: expectUpdated ? docVerdict === "updated" : docVerdict === "unchanged",
         message: fault.message.test(output),
         noCrash:
           !/unexpected failure|TypeError|RangeError|at .*\.cjs:\d+/.test(output) && run.signal === null,
@@ -357,7 +385,7 @@ t.test("fault matrix: every injected Vault fault × every mode", async (t) => {
       });
       tally.record(`${mode.name}, fault on the ${phase}`, {
         survived: failed.length === 0,
-        lost: docVerdict === "torn" || !checks.localUnchanged,
+        lost: docVerdict === "torn" || !checks.localUnchanged || (fault.blip === true && run.code !== 0),
         note: failed.length ? `${fault.name}: ${failed.join(",")}` : undefined,
       });
       if (landed && !writtenBefore)
