@@ -20,12 +20,13 @@ import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { build } from "esbuild";
 import { bundle, singleExecutable } from "../scripts/build.mjs";
+import { realVaultBench } from "./real-vault.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const work = join(root, "bench", ".work");
 const quick = process.argv.includes("--quick");
 const check = process.argv.includes("--check");
-const GROUPS = ["login", "sync", "traffic", "memory", "shell", "fleet"];
+const GROUPS = ["login", "sync", "traffic", "memory", "shell", "fleet", "real"];
 const onlyAt = process.argv.indexOf("--only");
 const onlyList =
   process.argv.find((arg) => arg.startsWith("--only="))?.slice("--only=".length) ??
@@ -178,8 +179,9 @@ async function main() {
     process.exit(2);
   }
   mkdirSync(work, { recursive: true });
-  // Every group but the shell start-up runs the single executable against the Vault stand-in.
-  const needsBinary = runs("login", "sync", "traffic", "memory", "fleet");
+  // Every group but the shell start-up runs the single executable (against the Vault stand-in, and
+  // `real` against a real Vault dev server, bench/real-vault.mjs).
+  const needsBinary = runs("login", "sync", "traffic", "memory", "fleet", "real");
   if (needsBinary && !existsSync(BUILT))
     execFileSync("npm", ["run", "build"], { cwd: root, stdio: "inherit" });
   if (needsBinary) freshCopy(BUILT, BINARY);
@@ -342,6 +344,24 @@ async function main() {
     }
   }
 
+  // --- real Vault dev server, http and https: the seed's vault CLI script and the floor (bench/real-vault.mjs)
+  let real;
+  if (runs("real")) {
+    real = await realVaultBench({
+      run,
+      median,
+      makeUser,
+      asUser,
+      freshCopy,
+      cleanups,
+      work,
+      binary: BINARY,
+      quick,
+      setupToken,
+    });
+    if (real.results.unavailable) console.log(`bench: real Vault rows skipped: ${real.results.unavailable}`);
+  }
+
   // --- shell start-up with and without the snippet (env file present), and processes spawned
   let shells;
   if (runs("shell")) {
@@ -494,6 +514,10 @@ async function main() {
     shell: { shellRatio: 1.02, processesSpawned: 0 },
     traffic: { steadySync: { reads: 1, writes: 0 } },
     memory: { memoryRatio: 1.1 },
+    // Reported, never failed on (times); the requests are counted and fail --check.
+    real: {
+      realVault: { hookOverSeedHttps: 0.5, hookOverFloor: 1.1, steadyHookAndSync: { reads: 1, writes: 0 } },
+    },
   };
   results.goals = Object.assign(
     {},
@@ -510,6 +534,7 @@ async function main() {
       : undefined,
     memory,
     fleet,
+    realVault: real?.results,
   };
   writeFileSync(join(root, "bench", "results.json"), `${JSON.stringify(results, null, 2)}\n`);
 
@@ -595,10 +620,12 @@ async function main() {
         `${fleet.measuredStorm.logins} logins`,
       ],
     );
+  if (real?.results.unavailable) rows.push(["real Vault rows", "skipped", "", real.results.unavailable]);
+  rows.push(...(real?.rows ?? []));
   console.log("| measurement | result | goal | detail |\n|---|---|---|---|");
   for (const row of rows) console.log(`| ${row.join(" | ")} |`);
 
-  const failures = [];
+  const failures = [...(real?.failures ?? [])];
   if (runs("traffic")) {
     if (steadyRotating.reads !== 1 || steadyRotating.writes !== 0)
       failures.push("steady rotating sync is not 1 read, 0 writes");
