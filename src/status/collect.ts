@@ -1,8 +1,9 @@
 // `claude-auth status` as data: the local files, the last sync, and what Vault says, gathered within the
 // run's time budget. Nothing here is a secret: tokens appear only as `tokenHint`, never whole.
 import { lstatSync } from "node:fs";
+import { hostname } from "node:os";
 import { tokenHint } from "../claude/setup-token.js";
-import { type Config, documentPath } from "../config.js";
+import { type Config, DEFAULT_CROSS_HOST_RESTORE, documentPath } from "../config.js";
 import { Deadline } from "../deadline.js";
 import {
   AuthSyncError,
@@ -12,7 +13,7 @@ import {
   InvalidDataError,
   VaultDeniedError,
 } from "../errors.js";
-import { backupUnusableReason, type Mode, type Outcome, plan } from "../sync/plan.js";
+import { backupUnusableReason, crossHostReason, type Mode, type Outcome, plan } from "../sync/plan.js";
 import { connect, credentialsDirectory } from "../sync/run.js";
 import { NOTICE_FILE, readSyncState, STATE_DIR } from "../sync/state.js";
 import { FIELD, parseUserDocument, type UserDocument } from "../sync/user-document.js";
@@ -312,7 +313,12 @@ export async function collectStatus(request: StatusRequest): Promise<StatusRepor
         credentials: credentials.parsed,
       },
       now.getTime(),
-      { restoreMarginMs: config?.restoreMarginMs ?? 300_000 },
+      // The sync's own rules, so "next sync" never promises a restore the sync would refuse.
+      {
+        restoreMarginMs: config?.restoreMarginMs ?? 300_000,
+        host: hostname(),
+        crossHostRestore: config?.crossHostRestore ?? DEFAULT_CROSS_HOST_RESTORE,
+      },
     );
     mode = verdict.mode;
     outcome = verdict.outcome;
@@ -346,9 +352,14 @@ export async function collectStatus(request: StatusRequest): Promise<StatusRepor
   if (document) {
     const credential = document.backup?.credential;
     const unusable = credential
-      ? backupUnusableReason(credential, now.getTime(), {
+      ? (backupUnusableReason(credential, now.getTime(), {
           restoreMarginMs: config?.restoreMarginMs ?? 300_000,
-        })
+        }) ??
+        crossHostReason(document.backup?.host, {
+          restoreMarginMs: 0,
+          host: hostname(),
+          crossHostRestore: config?.crossHostRestore ?? DEFAULT_CROSS_HOST_RESTORE,
+        }))
       : undefined;
     backup = {
       present: credential !== undefined || document.backupProblem !== undefined,

@@ -7,6 +7,8 @@ import type { StatusReport } from "./collect.js";
 function relative(iso: string | null, now: string): string {
   if (!iso) return "";
   const ms = Date.parse(iso) - Date.parse(now);
+  // A user's document may hold anything in a time field: say so rather than "NaN days ago".
+  if (!Number.isFinite(ms)) return "not a valid time";
   const abs = Math.abs(ms);
   const amount =
     abs < 120_000

@@ -6,7 +6,7 @@ import t from "tap";
 import { runBinary } from "../helpers/cli.js";
 import { requireRoot } from "../helpers/users.js";
 import { createToken } from "../helpers/vault-api.js";
-import { workstation } from "../sync/fixture.js";
+import { credential, HOUR, STUB, workstation } from "../sync/fixture.js";
 
 t.test("status says a user who is not enrolled is not enrolled, once", async (t) => {
   if (!requireRoot(t)) return;
@@ -37,3 +37,30 @@ t.test("a 32-day token TTL reads the same in status and doctor", async (t) => {
   t.match(doctor.stdout, /TTL 32 days\b/, "doctor says it the same way", { stdout: doctor.stdout });
   t.notMatch(doctor.stdout, /minutes/);
 });
+
+t.test(
+  "status never promises a restore the sync would refuse, and says when a time field is not a time",
+  async (t) => {
+    if (!requireRoot(t)) return;
+    const ws = await workstation(t);
+    ws.writeCredentials({ claudeAiOauth: STUB });
+    await ws.seed({
+      claude_ai_oauth: JSON.stringify(credential("other", Date.now() + 5 * HOUR)),
+      claude_ai_oauth_backed_up_at: "yesterday-ish",
+      claude_ai_oauth_host: "some-other-host",
+    });
+    const status = await runBinary(["status", "--user", ws.user.name, "--config", ws.config]);
+    t.notMatch(status.stdout, /next sync .*restore the backup/, "no restore promised", {
+      stdout: status.stdout,
+    });
+    t.match(
+      status.stdout,
+      /another host \(some-other-host\)/,
+      "the backup line says why it will not be used",
+    );
+    t.match(status.stdout, /not a valid time/, "a malformed backed_up_at is named, not NaN");
+    t.notMatch(status.stdout, /NaN/);
+    const sync = await ws.sync();
+    t.equal(sync.code, 3, "and the sync indeed refuses it (SSO required)");
+  },
+);
