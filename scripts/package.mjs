@@ -54,6 +54,7 @@ const root = join(stage, "root");
 const fromLocal = (text) =>
   text
     .replaceAll("/usr/local/bin/claude-auth", "/usr/bin/claude-auth")
+    .replaceAll("/usr/local/bin/start-claude", "/usr/bin/start-claude")
     .replaceAll("/usr/local/share/", "/usr/share/");
 
 function put(path, content, mode = 0o644) {
@@ -119,6 +120,16 @@ put("usr/share/man/man1/claude-auth.1.gz", gz(readFileSync(join(manDir, "claude-
 put(
   "usr/share/man/man5/claude-auth-sync.conf.5.gz",
   gz(readFileSync(join(manDir, "claude-auth-sync.conf.5"), "utf8")),
+);
+// start-claude is a program in /usr/bin too (Debian policy 12.1: every program has a page): its own page
+// when the generator makes one, else a .so link to claude-auth(1), which describes the env file it loads.
+put(
+  "usr/share/man/man1/start-claude.1.gz",
+  gz(
+    existsSync(join(manDir, "start-claude.1"))
+      ? readFileSync(join(manDir, "start-claude.1"), "utf8")
+      : ".so man1/claude-auth.1\n",
+  ),
 );
 
 // --- control area
