@@ -33,7 +33,10 @@ try {
   const bundled = join(scratch, "man.cjs");
   await bundle(join(root, "src", "docs", "man.ts"), bundled);
   const { manPages } = createRequire(import.meta.url)(bundled);
-  const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+  // The package build names the version it packages (scripts/package.mjs --version).
+  const version =
+    process.env.CLAUDE_AUTH_SYNC_MAN_VERSION ??
+    JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version;
   const target = resolve(outdir);
   mkdirSync(target, { recursive: true });
   for (const [name, text] of Object.entries(manPages({ version, date: pageDate() }))) {

@@ -113,7 +113,10 @@ put("usr/share/lintian/overrides/claude-auth-sync", source("hooks/debian/lintian
 const manDir = values["man-dir"] ?? join(stage, "man");
 if (!values["man-dir"]) {
   mkdirSync(manDir);
-  const man = spawnSync(process.execPath, [join(repo, "scripts/man.mjs"), manDir], { stdio: "inherit" });
+  const man = spawnSync(process.execPath, [join(repo, "scripts/man.mjs"), manDir], {
+    stdio: "inherit",
+    env: { ...process.env, CLAUDE_AUTH_SYNC_MAN_VERSION: version, SOURCE_DATE_EPOCH: String(epoch) },
+  });
   if (man.status !== 0) throw new Error("scripts/man.mjs failed");
 }
 put("usr/share/man/man1/claude-auth.1.gz", gz(readFileSync(join(manDir, "claude-auth.1"), "utf8")));
