@@ -18,6 +18,8 @@ const suites = [
   ["directory", "test/vault-real/directory.vault-real.ts"],
   // CLAUDE_AUTH_SYNC_IDENTITY=user: enroll, the user's own token for every run, renewal, expiry, unenroll.
   ["identity", "test/vault-real/identity.vault-real.ts"],
+  // A 3-node raft cluster: forwarding through a standby, failover under load, step-down, sealed/frozen nodes.
+  ["ha", "test/vault-real/ha.vault-real.ts"],
 ];
 
 console.log("== real Vault server");
