@@ -20,6 +20,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { build } from "esbuild";
 import { bundle, singleExecutable } from "../scripts/build.mjs";
+import { haStormBench } from "./ha-storm.mjs";
 import { realVaultBench } from "./real-vault.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -361,6 +362,34 @@ async function main() {
     });
     if (real.results.unavailable) console.log(`bench: real Vault rows skipped: ${real.results.unavailable}`);
   }
+  // --- the login storm against a real 3-node raft cluster (bench/ha-storm.mjs; full runs only)
+  let storm;
+  if (runs("real")) {
+    storm = await haStormBench({
+      run,
+      makeUser,
+      cleanups,
+      work,
+      root,
+      binary: BINARY,
+      quick,
+      setupToken,
+      writeConfig: (addrs, token) => {
+        const dir = mkdtempSync(join(tmpdir(), "cas-bench-ha-"));
+        cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+        execFileSync("chmod", ["755", dir]);
+        writeFileSync(join(dir, "token"), `${token}\n`, { mode: 0o600 });
+        const path = join(dir, "config.env");
+        writeFileSync(
+          path,
+          `VAULT_ADDR=${addrs}\nCLAUDE_AUTH_SYNC_IDENTITY=host\nCLAUDE_AUTH_SYNC_TOKEN_FILE=${join(dir, "token")}\nCLAUDE_AUTH_SYNC_SERVICE_ENV_DIR=${join(dir, "service-env")}\nCLAUDE_AUTH_SYNC_RENEW=0\n`,
+          { mode: 0o644 },
+        );
+        return path;
+      },
+    });
+    if (storm.skipped) console.log(`bench: cluster storm skipped: ${storm.skipped}`);
+  }
 
   // --- shell start-up with and without the snippet (env file present), and processes spawned
   let shells;
@@ -535,6 +564,7 @@ async function main() {
     memory,
     fleet,
     realVault: real?.results,
+    clusterStorm: storm,
   };
   writeFileSync(join(root, "bench", "results.json"), `${JSON.stringify(results, null, 2)}\n`);
 
@@ -622,6 +652,22 @@ async function main() {
     );
   if (real?.results.unavailable) rows.push(["real Vault rows", "skipped", "", real.results.unavailable]);
   rows.push(...(real?.rows ?? []));
+  if (storm?.skipped) rows.push(["login storm, real 3-node cluster", "skipped", "", storm.skipped]);
+  else if (storm)
+    rows.push(
+      [
+        "login storm, real 3-node cluster: p50 / p99",
+        `${f(storm.p50Ms)} / ${f(storm.p99Ms)} ms`,
+        "",
+        `${storm.logins} logins at ${storm.loginsPerMinute}/min, ${storm.failed} failed, Vault ${storm.server}`,
+      ],
+      [
+        "login storm, real 3-node cluster: Vault CPU",
+        `${f(storm.vaultCpuMsPerLogin)} ms/login`,
+        "",
+        `${f(storm.vaultCoresDuringStorm)} cores during the storm (3 nodes)`,
+      ],
+    );
   console.log("| measurement | result | goal | detail |\n|---|---|---|---|");
   for (const row of rows) console.log(`| ${row.join(" | ")} |`);
 
