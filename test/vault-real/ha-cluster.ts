@@ -5,13 +5,14 @@
 // Every node can be killed (any signal: SIGKILL for a crash, SIGSTOP for a frozen process), restarted,
 // sealed, unsealed and stepped down. close() kills every process and removes the directory, and a failed
 // start cleans up the same way.
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createToken, HOST_POLICY, putPolicy } from "../helpers/vault-api.js";
+import { HOST_POLICY } from "../helpers/vault-api.js";
 import { HOST_POLICY_NAME, type ServerBinary, serverBinary } from "./bootstrap.js";
 
 export interface HttpAnswer {
@@ -19,6 +20,9 @@ export interface HttpAnswer {
   headers: http.IncomingHttpHeaders;
   body: Record<string, unknown> | undefined;
 }
+
+/** The CA of TLS clusters (startHaCluster with tls): the harness's https calls trust it. */
+const clusterCas: Buffer[] = [];
 
 /** One request with its own short timeout (a frozen node must not stall the harness). */
 export function call(
@@ -31,11 +35,13 @@ export function call(
 ): Promise<HttpAnswer> {
   const body = payload === undefined ? undefined : JSON.stringify(payload);
   return new Promise((resolve, reject) => {
-    const request = http.request(
-      new URL(`/v1/${path}`, addr),
+    const url = new URL(`/v1/${path}`, addr);
+    const request = (url.protocol === "https:" ? https : http).request(
+      url,
       {
         method,
         agent: false,
+        ...(url.protocol === "https:" ? { ca: clusterCas } : {}),
         headers: {
           ...(token ? { "X-Vault-Token": token } : {}),
           ...(body ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) } : {}),
@@ -88,6 +94,8 @@ export interface HaNode {
 }
 
 export interface HaCluster {
+  /** With `tls`: the CA (PEM file) that signed every node's certificate; for VAULT_CACERT. */
+  caFile: string | undefined;
   binary: ServerBinary;
   version: string;
   rootToken: string;
@@ -145,9 +153,64 @@ async function must(addr: string, token: string | undefined, method: string, pat
 }
 
 /** Starts, initialises and configures the cluster. On any failure everything started is cleaned up. */
-export async function startHaCluster(size = 3): Promise<HaCluster> {
+/** A private CA and one server certificate for 127.0.0.1 (every node's listener), made with openssl. */
+function makeCertificates(dir: string): { caFile: string; certFile: string; keyFile: string } {
+  const at = (name: string) => join(dir, name);
+  const openssl = (args: string[]) => execFileSync("openssl", args, { stdio: "ignore" });
+  openssl([
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    at("ca.key"),
+    "-out",
+    at("ca.pem"),
+    "-days",
+    "2",
+    "-subj",
+    "/CN=cas-ha-test-ca",
+  ]);
+  openssl([
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    at("node.key"),
+    "-out",
+    at("node.csr"),
+    "-subj",
+    "/CN=127.0.0.1",
+  ]);
+  writeFileSync(at("node.ext"), "subjectAltName = IP:127.0.0.1\nextendedKeyUsage = serverAuth, clientAuth\n");
+  openssl([
+    "x509",
+    "-req",
+    "-in",
+    at("node.csr"),
+    "-CA",
+    at("ca.pem"),
+    "-CAkey",
+    at("ca.key"),
+    "-CAcreateserial",
+    "-out",
+    at("node.pem"),
+    "-days",
+    "2",
+    "-extfile",
+    at("node.ext"),
+  ]);
+  return { caFile: at("ca.pem"), certFile: at("node.pem"), keyFile: at("node.key") };
+}
+
+export async function startHaCluster(size = 3, options: { tls?: boolean } = {}): Promise<HaCluster> {
   const binary = serverBinary();
   const dir = mkdtempSync(join(tmpdir(), "cas-vault-ha-"));
+  const certificates = options.tls ? makeCertificates(dir) : undefined;
+  const caPem = certificates ? readFileSync(certificates.caFile, "utf8") : undefined;
+  if (caPem) clusterCas.push(Buffer.from(caPem));
   const children = new Set<ChildProcess>();
   let rootToken = "";
   let unsealKey = "";
@@ -179,7 +242,7 @@ export async function startHaCluster(size = 3): Promise<HaCluster> {
     const id = `node${index + 1}`;
     const apiPort = await freePort();
     const clusterPort = await freePort();
-    const addr = `http://127.0.0.1:${apiPort}`;
+    const addr = `${certificates ? "https" : "http"}://127.0.0.1:${apiPort}`;
     const clusterAddr = `https://127.0.0.1:${clusterPort}`;
     const nodeDir = join(dir, id);
     mkdirSync(join(nodeDir, "data"), { recursive: true });
@@ -195,7 +258,7 @@ export async function startHaCluster(size = 3): Promise<HaCluster> {
 listener "tcp" {
   address = "127.0.0.1:${apiPort}"
   cluster_address = "127.0.0.1:${clusterPort}"
-  tls_disable = true
+${certificates ? `  tls_cert_file = "${certificates.certFile}"\n  tls_key_file = "${certificates.keyFile}"` : "  tls_disable = true"}
 }
 api_addr = "${addr}"
 cluster_addr = "${clusterAddr}"
@@ -208,7 +271,12 @@ log_level = "info"
     const start = async () => {
       const log = openSync(logFile, "a");
       const started = spawn(binary.path, ["server", `-config=${configFile}`], {
-        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: nodeDir, VAULT_ADDR: addr },
+        env: {
+          PATH: process.env.PATH ?? "/usr/bin:/bin",
+          HOME: nodeDir,
+          VAULT_ADDR: addr,
+          ...(certificates ? { VAULT_CACERT: certificates.caFile } : {}),
+        },
         stdio: ["ignore", log, log],
       });
       children.add(started);
@@ -315,6 +383,7 @@ log_level = "info"
           "sys/storage/raft/join",
           {
             leader_api_addr: first.addr,
+            ...(caPem ? { leader_ca_cert: caPem } : {}),
           },
           10_000,
         );
@@ -379,11 +448,18 @@ log_level = "info"
       const answer = await call(lead.addr, rootToken, "POST", "secret/data/ha-probe", { data: { ok: true } });
       return answer.status === 200 ? true : undefined;
     });
-    await putPolicy(lead.addr, rootToken, HOST_POLICY_NAME, HOST_POLICY);
-    const hostToken = await createToken(lead.addr, rootToken, [HOST_POLICY_NAME], "4h");
+    // Through call(), which trusts a TLS cluster's CA (the helpers' fetch would not).
+    await must(lead.addr, rootToken, "PUT", `sys/policies/acl/${HOST_POLICY_NAME}`, { policy: HOST_POLICY });
+    const created = await must(lead.addr, rootToken, "POST", "auth/token/create", {
+      policies: [HOST_POLICY_NAME],
+      ttl: "4h",
+      no_parent: true,
+    });
+    const hostToken = String((created.auth as { client_token?: unknown } | undefined)?.client_token ?? "");
     const health = await must(lead.addr, undefined, "GET", "sys/health");
 
     return {
+      caFile: certificates?.caFile,
       binary,
       version: String(health.version ?? ""),
       rootToken,

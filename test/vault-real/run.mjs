@@ -20,6 +20,8 @@ const suites = [
   ["identity", "test/vault-real/identity.vault-real.ts"],
   // A 3-node raft cluster: forwarding through a standby, failover under load, step-down, sealed/frozen nodes.
   ["ha", "test/vault-real/ha.vault-real.ts"],
+  // The same cluster over TLS (private CA, VAULT_CACERT): leader, standby, the listed cluster losing its leader.
+  ["ha-tls", "test/vault-real/ha-tls.vault-real.ts"],
 ];
 
 console.log("== real Vault server");
