@@ -1,6 +1,5 @@
 // `claude-auth pam`: the pam_exec entry point at session open. Never blocks or fails a login
 // unless CLAUDE_AUTH_SYNC_PAM_STRICT=1.
-import { parseArgs } from "node:util";
 import { type Config, DEFAULT_CONFIG_PATH, DEFAULT_TIMEOUT_MS } from "../config.js";
 import { Deadline } from "../deadline.js";
 import { ExitCode, exitCodeOf, formatError } from "../errors.js";
@@ -35,11 +34,41 @@ function log(line: string): void {
   syslog(line);
 }
 
+/**
+ * The PAM line's arguments: `--config PATH` or `--config=PATH`, nothing else. By hand, not with
+ * node:util's parseArgs, which costs every login ~0.7 ms to load; the messages are parseArgs' own.
+ */
+export function parsePamArguments(argv: readonly string[]): string | undefined {
+  let config: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg.startsWith("--config=")) config = arg.slice("--config=".length);
+    else if (arg === "--config") {
+      const value = argv[i + 1];
+      if (value === undefined) throw new Error("Option '--config <value>' argument missing");
+      if (value.startsWith("-")) {
+        throw new Error(
+          "Option '--config' argument is ambiguous: to give a path starting with a dash use '--config=-XYZ'",
+        );
+      }
+      config = value;
+      i++;
+    } else if (arg === "--") {
+      if (i + 1 < argv.length) {
+        throw new Error(
+          `Unexpected argument '${argv[i + 1]}'. This command does not take positional arguments`,
+        );
+      }
+    } else if (arg.startsWith("-")) throw new Error(`Unknown option '${arg.split("=")[0]}'`);
+    else throw new Error(`Unexpected argument '${arg}'. This command does not take positional arguments`);
+  }
+  return config;
+}
+
 export async function pamCommand(argv: string[]): Promise<number> {
   let configPath: string | undefined;
   try {
-    configPath = parseArgs({ args: argv, options: { config: { type: "string" } }, strict: true }).values
-      .config;
+    configPath = parsePamArguments(argv);
   } catch (error) {
     log(`claude-auth pam: ${(error as Error).message}`);
     return ExitCode.ok; // a broken PAM line must not lock people out; doctor reports it

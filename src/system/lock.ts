@@ -1,9 +1,7 @@
 // A per-user lock so that a login, the timer and a manual run never interleave their writes.
 // A lock file in the user's own directory: only the user (or root) can hold or break it.
-import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { setTimeout as sleep } from "node:timers/promises";
-import type { Deadline } from "../deadline.js";
+import { type Deadline, sleep } from "../deadline.js";
 import { AuthSyncError, ExitCode, InvalidDataError } from "../errors.js";
 import { GREW_WHILE_READ, type HomeFile, isAlive, type UserHome } from "./home.js";
 
@@ -39,9 +37,16 @@ function isStale(lock: HomeFile, now: number, maxAgeMs = STALE_LOCK_MS): boolean
   return holder.host === hostname() && !isAlive(holder.pid);
 }
 
-/** `pid host at`, then a nonce: two runs of one process in one millisecond still differ. */
+/**
+ * `pid host at`, then a nonce: two runs of one process in one millisecond still differ. The nonce only
+ * tells holders apart (whoever can write the lock can remove it anyway), so Math.random serves; node:crypto
+ * would cost every login ~4 ms to load.
+ */
 function holderLine(): string {
-  return `${process.pid} ${hostname()} ${Date.now()} ${randomBytes(6).toString("hex")}\n`;
+  const nonce = Math.floor(Math.random() * 2 ** 48)
+    .toString(16)
+    .padStart(12, "0");
+  return `${process.pid} ${hostname()} ${Date.now()} ${nonce}\n`;
 }
 
 /** The same file as the one judged stale: its content (unique per holder) and its mtime (for an empty one). */

@@ -1,7 +1,6 @@
 // KV v2 read and merge-write. Every write is read-merge-write with check-and-set, so keys other tools
 // keep in the same document (vaultwarden_*) survive; never a plain replace, never HTTP PATCH.
-import { setTimeout as sleep } from "node:timers/promises";
-import type { Deadline } from "../deadline.js";
+import { type Deadline, sleep } from "../deadline.js";
 import { AuthSyncError, ExitCode, InvalidDataError } from "../errors.js";
 import { unexpectedAnswer, type VaultClient, vaultErrors } from "./client.js";
 
