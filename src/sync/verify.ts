@@ -2,9 +2,9 @@
 // (src/claude/api-check.ts), at most once per interval, never on the login path. The verdict is kept
 // in the user's own directory, tied to a fingerprint of the credential it judged, so a new
 // credential is never judged by an old verdict.
-import { createRequire } from "node:module";
 import { checkSetupTokenLive, type LiveCheck } from "../claude/api-check.js";
 import type { CredentialsFileState } from "../claude/credentials.js";
+import { builtin } from "../system/builtin.js";
 import type { UserHome } from "../system/home.js";
 import type { EnvFileState } from "./plan.js";
 
@@ -30,11 +30,9 @@ export interface VerifyPolicy {
   retryMs: number;
 }
 
-// node:crypto is loaded only when a fingerprint is needed, not at every login.
-const load = createRequire(import.meta.url);
-
 export function fingerprint(secret: string): string {
-  const { createHash } = load("node:crypto") as typeof import("node:crypto");
+  // node:crypto is loaded only when a fingerprint is needed, not at every login.
+  const { createHash } = builtin("node:crypto") as typeof import("node:crypto");
   return createHash("sha256").update(secret).digest("hex").slice(0, 16);
 }
 

@@ -10,14 +10,13 @@
 // Every answer is checked at the edge: a status line that is not HTTP/1.x, a head over 32 KiB, a
 // malformed length or chunk size, or a connection closed before the framing is complete is never
 // passed on as an answer.
-import { createRequire } from "node:module";
 import type { Socket } from "node:net";
 import type { ConnectionOptions, TLSSocket } from "node:tls";
+import { builtin } from "./builtin.js";
 
-const load = createRequire(import.meta.url);
 // tls (and with it crypto) costs ~20 ms to load: only an https URL pays for it.
-const loadTls = (): typeof import("node:tls") => load("node:tls") as typeof import("node:tls");
-const loadNet = (): typeof import("node:net") => load("node:net") as typeof import("node:net");
+const loadTls = (): typeof import("node:tls") => builtin("node:tls") as typeof import("node:tls");
+const loadNet = (): typeof import("node:net") => builtin("node:net") as typeof import("node:net");
 
 const MAX_HEAD_BYTES = 32 * 1024;
 

@@ -1,10 +1,8 @@
 // One line to syslog (authpriv) through logger(1): Node has no datagram unix sockets for /dev/log.
 // The line goes on logger's standard input, never its argv; we do not wait for it.
 import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
+import { builtin } from "./builtin.js";
 import { terminalLine } from "./terminal-text.js";
-
-const load = createRequire(import.meta.url);
 
 export const LOGGER = "/usr/bin/logger";
 
@@ -16,7 +14,7 @@ export function syslogLine(line: string): string {
 export function syslog(line: string): void {
   if (!existsSync(LOGGER)) return;
   try {
-    const { spawn } = load("node:child_process") as typeof import("node:child_process");
+    const { spawn } = builtin("node:child_process") as typeof import("node:child_process");
     const child = spawn(LOGGER, ["--tag", "claude-auth-sync", "--priority", "authpriv.info"], {
       stdio: ["pipe", "ignore", "ignore"],
       detached: true,

@@ -1,11 +1,8 @@
 // Users as the system knows them: through NSS (`getent`), so SSSD/LDAP users work like local ones.
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { userInfo } from "node:os";
 import { AuthSyncError, ExitCode, InvalidDataError } from "../errors.js";
-
-// node:child_process is loaded only when getent is needed (directory users), not for local ones.
-const load = createRequire(import.meta.url);
+import { builtin } from "./builtin.js";
 
 export interface SystemUser {
   name: string;
@@ -71,7 +68,8 @@ function localPasswdEntry(name: string, file = PASSWD_FILE): string | undefined 
 function nssPasswdEntry(name: string, timeoutMs: number): string | undefined {
   // getent reads an all-digit key as a uid ("9" would answer for news): such a name is not resolvable.
   if (/^\d+$/.test(name)) return undefined;
-  const { execFileSync } = load("node:child_process") as typeof import("node:child_process");
+  // node:child_process is loaded only here, when getent is needed (directory users), not for local ones.
+  const { execFileSync } = builtin("node:child_process") as typeof import("node:child_process");
   let output: string;
   try {
     output = execFileSync(GETENT, ["passwd", "--", name], {

@@ -3,7 +3,7 @@
 // the main thread, so no JS timer can fire; and process.exit() can hang too, because Node's exit joins
 // the libuv threadpool, where a stuck call may sit. SIGKILL from outside needs neither. (A worker
 // thread does the same but cost the login ~25 ms, measured: bench --baseline; this costs ~1-2 ms.)
-import { spawn } from "node:child_process";
+import { builtin } from "./builtin.js";
 import { LOGGER } from "./syslog.js";
 
 /** How far past the budget (counted from the process's start) the watchdog lets a run go. */
@@ -40,6 +40,7 @@ const secondsLeft = (budgetMs: number) =>
 export function armWatchdog(budgetMs: number, line: string): Watchdog {
   try {
     // --norc: bash reads ~/.bashrc when its stdin is a socket (as Node's pipes are), as if run by sshd.
+    const { spawn } = builtin("node:child_process") as typeof import("node:child_process");
     const child = spawn(
       WATCHDOG_SHELL,
       ["--norc", "--noprofile", "-c", SCRIPT, "claude-auth-watchdog", secondsLeft(budgetMs), line, LOGGER],
@@ -52,7 +53,12 @@ export function armWatchdog(budgetMs: number, line: string): Watchdog {
     child.stdin?.on("error", () => undefined);
     child.unref();
     (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
-    return { setBudget: (budget) => child.stdin?.write(`${secondsLeft(budget)}\n`) };
+    // The default budget is what it was armed with: no write (a write costs the login ~0.5 ms).
+    return {
+      setBudget: (budget) => {
+        if (budget !== budgetMs) child.stdin?.write(`${secondsLeft(budget)}\n`);
+      },
+    };
   } catch {
     return { setBudget: () => undefined }; // no watchdog is no reason to fail a login
   }
