@@ -36,7 +36,7 @@ function log(line: string): void {
 
 /**
  * The PAM line's arguments: `--config PATH` or `--config=PATH`, nothing else. By hand, not with
- * node:util's parseArgs, which costs every login ~0.7 ms to load; the messages are parseArgs' own.
+ * node:util's parseArgs, which costs every login ~0.7 ms to load; the messages follow parseArgs'.
  */
 export function parsePamArguments(argv: readonly string[]): string | undefined {
   let config: string | undefined;

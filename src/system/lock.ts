@@ -39,8 +39,8 @@ function isStale(lock: HomeFile, now: number, maxAgeMs = STALE_LOCK_MS): boolean
 
 /**
  * `pid host at`, then a nonce: two runs of one process in one millisecond still differ. The nonce only
- * tells holders apart (whoever can write the lock can remove it anyway), so Math.random serves; node:crypto
- * would cost every login ~4 ms to load.
+ * tells holders apart (whoever can write the lock can remove it anyway), so Math.random serves; loading
+ * node:crypto (OpenSSL's initialisation) cost every login ~20% of its time (bench/README.md).
  */
 function holderLine(): string {
   const nonce = Math.floor(Math.random() * 2 ** 48)

@@ -2,7 +2,8 @@
 // margin are spent, whatever the hook is stuck in. A synchronous file call (NFS, FUSE, a FIFO) blocks
 // the main thread, so no JS timer can fire; and process.exit() can hang too, because Node's exit joins
 // the libuv threadpool, where a stuck call may sit. SIGKILL from outside needs neither. (A worker
-// thread does the same but cost the login ~25 ms, measured: bench --baseline; this costs ~1-2 ms.)
+// thread does the same but cost the login ~25 ms, measured: bench --baseline; this costs ~5 ms, loading
+// node:child_process and the fork: the largest part of the hook's own time, bench/README.md.)
 import { builtin } from "./builtin.js";
 import { LOGGER } from "./syslog.js";
 
