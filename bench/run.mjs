@@ -65,18 +65,26 @@ function percentile(values, p) {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
+/**
+ * Runs a command; `ms` is the time to its exit, which is what pam_exec waits for (`waitpid`; with the
+ * installed PAM line, no `stdout` option, it never reads the hook's output). A child the command
+ * leaves behind holding its stderr (the login watchdog's bash, until it sees the hook gone) delays
+ * only the resolution, for the stderr text, not `ms`.
+ */
 function run(command, args, options = {}) {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     const child = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"], ...options });
     let stderr = "";
+    let ms;
     child.stderr?.on("data", (c) => {
       stderr += c;
     });
     child.on("error", reject);
-    child.on("close", (code) =>
-      resolve({ code, ms: Number(process.hrtime.bigint() - started) / 1e6, stderr }),
-    );
+    child.on("exit", () => {
+      ms = Number(process.hrtime.bigint() - started) / 1e6;
+    });
+    child.on("close", (code) => resolve({ code, ms, stderr }));
   });
 }
 
