@@ -1,9 +1,19 @@
 // Vault's HTTP API as an administrator would use it: works against the stand-in and a real server.
 import http from "node:http";
+import https from "node:https";
+import { createServer } from "node:net";
 
 export interface ApiAnswer {
   status: number;
+  headers: http.IncomingHttpHeaders;
   body: Record<string, unknown> | undefined;
+}
+
+export interface ApiOptions {
+  /** Per-request timeout (default 10 s); the HA harness keeps it short so a frozen node cannot stall it. */
+  timeoutMs?: number;
+  /** https: the CAs to trust. */
+  ca?: Buffer[];
 }
 
 export async function vaultApi(
@@ -12,18 +22,23 @@ export async function vaultApi(
   method: string,
   path: string,
   payload?: unknown,
+  options: ApiOptions = {},
 ): Promise<ApiAnswer> {
   const body = payload === undefined ? undefined : JSON.stringify(payload);
   return new Promise((resolve, reject) => {
-    const request = http.request(
-      new URL(`/v1/${path}`, addr),
+    const url = new URL(`/v1/${path}`, addr);
+    const tls = url.protocol === "https:";
+    const request = (tls ? https : http).request(
+      url,
       {
         method,
+        agent: false,
+        ...(tls && options.ca ? { ca: options.ca } : {}),
         headers: {
           ...(token ? { "X-Vault-Token": token } : {}),
           ...(body ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) } : {}),
         },
-        timeout: 10_000,
+        timeout: options.timeoutMs ?? 10_000,
       },
       (response) => {
         const chunks: Buffer[] = [];
@@ -36,13 +51,27 @@ export async function vaultApi(
           } catch {
             parsed = undefined;
           }
-          resolve({ status: response.statusCode ?? 0, body: parsed });
+          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: parsed });
         });
+        response.on("error", reject);
       },
     );
-    request.on("timeout", () => request.destroy(new Error(`vaultApi ${method} ${path}: timeout`)));
+    request.on("timeout", () => request.destroy(new Error(`${method} ${path} at ${addr}: timeout`)));
     request.on("error", reject);
     request.end(body);
+  });
+}
+
+/** A TCP port free on loopback right now (a server may still take it first: callers retry). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
   });
 }
 

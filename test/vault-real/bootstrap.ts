@@ -6,11 +6,10 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { HOST_POLICY, userPolicy, vaultApi } from "../helpers/vault-api.js";
+import { freePort, HOST_POLICY, userPolicy, vaultApi } from "../helpers/vault-api.js";
 
 const VAULT_BIN_SCRIPT = fileURLToPath(new URL("./vault-bin.sh", import.meta.url));
 
@@ -89,18 +88,6 @@ export function serverBinary(): ServerBinary {
   );
   cachedBinary = { path, source, version };
   return cachedBinary;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function must(

@@ -23,11 +23,11 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
-import { userPolicy, vaultApi } from "../helpers/vault-api.js";
+import { freePort, userPolicy, vaultApi } from "../helpers/vault-api.js";
 import type { RealVault } from "./bootstrap.js";
 
 const run = promisify(execFile);
@@ -88,18 +88,6 @@ function missingPackages(): string[] {
   const missing = new Set<string>();
   for (const [pkg, file] of REQUIRED) if (!existsSync(file)) missing.add(pkg);
   return [...missing];
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function canConnect(port: number): Promise<boolean> {

@@ -7,19 +7,12 @@
 // start cleans up the same way.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import http from "node:http";
-import https from "node:https";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HOST_POLICY } from "../helpers/vault-api.js";
+import { type ApiAnswer, freePort, HOST_POLICY, vaultApi } from "../helpers/vault-api.js";
 import { HOST_POLICY_NAME, type ServerBinary, serverBinary } from "./bootstrap.js";
 
-export interface HttpAnswer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Record<string, unknown> | undefined;
-}
+export type HttpAnswer = ApiAnswer;
 
 /** The CA of TLS clusters (startHaCluster with tls): the harness's https calls trust it. */
 const clusterCas: Buffer[] = [];
@@ -33,41 +26,7 @@ export function call(
   payload?: unknown,
   timeoutMs = 2000,
 ): Promise<HttpAnswer> {
-  const body = payload === undefined ? undefined : JSON.stringify(payload);
-  return new Promise((resolve, reject) => {
-    const url = new URL(`/v1/${path}`, addr);
-    const request = (url.protocol === "https:" ? https : http).request(
-      url,
-      {
-        method,
-        agent: false,
-        ...(url.protocol === "https:" ? { ca: clusterCas } : {}),
-        headers: {
-          ...(token ? { "X-Vault-Token": token } : {}),
-          ...(body ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) } : {}),
-        },
-        timeout: timeoutMs,
-      },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on("data", (c: Buffer) => chunks.push(c));
-        response.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          let parsed: Record<string, unknown> | undefined;
-          try {
-            parsed = text ? (JSON.parse(text) as Record<string, unknown>) : undefined;
-          } catch {
-            parsed = undefined;
-          }
-          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: parsed });
-        });
-        response.on("error", reject);
-      },
-    );
-    request.on("timeout", () => request.destroy(new Error(`${method} ${path} at ${addr}: timeout`)));
-    request.on("error", reject);
-    request.end(body);
-  });
+  return vaultApi(addr, token, method, path, payload, { timeoutMs, ca: clusterCas });
 }
 
 export type NodeState = "active" | "standby" | "sealed" | "down" | "unresponsive" | "other";
@@ -112,18 +71,6 @@ export interface HaCluster {
   settle(timeoutMs?: number, voters?: number): Promise<HaNode>;
   raftConfiguration(): Promise<{ node_id: string; address: string; leader: boolean; voter: boolean }[]>;
   close(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
